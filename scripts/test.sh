@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Runs every test of the collection: the README's test command, and what .ci/run calls.
+#   scripts/test.sh                      all stages
+#   scripts/test.sh units lint           only those stages
+#   scripts/test.sh integration -k labels   extra arguments go to pytest (or molecule scenario names)
+# Stages: sanity, units, lint, integration, molecule. Each installs and starts what it needs.
+# Ends with one line "checks: N passed, N failed" and exits non-zero when anything failed.
+source "$(dirname "$0")/lib.sh"
+
+ALL_STAGES=(sanity units lint integration molecule)
+stages=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    sanity|units|lint|integration|molecule) stages+=("$1"); shift ;;
+    *) break ;;
+  esac
+done
+extra_args=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=("${ALL_STAGES[@]}")
+
+RESULTS_DIR="$SCIPLAT_ROOT/tests/output/results"
+rm -rf "$RESULTS_DIR"
+mkdir -p "$RESULTS_DIR"
+passed=0
+failed=0
+failures=()
+
+record() {  # record NAME PASSED FAILED
+  passed=$((passed + $2))
+  failed=$((failed + $3))
+  [ "$3" -eq 0 ] || failures+=("$1")
+}
+
+# Counts of a pytest junit report; a run that executed no test counts as one failure.
+record_junit() {  # record_junit NAME XML EXIT_CODE
+  local counts
+  counts=$(python3 - "$2" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    print("0 0"); sys.exit()
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad)
+PY
+)
+  local ok bad
+  read -r ok bad <<<"$counts"
+  if [ "$3" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi  # collection errors, exit 5 (no tests), crashes
+  record "$1" "$ok" "$bad"
+}
+
+ensure_test_environment() {
+  [ -n "${__sciplat_env_ready:-}" ] && return 0
+  step "building the test cluster binaries (cached in $SCIPLAT_CACHE)"
+  python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" build
+  step "starting the test cluster"
+  python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" start
+  eval "$(python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" env)"
+  step "building node container images"
+  python "$SCIPLAT_ROOT/tests/nodes/nodes.py" build
+  eval "$(python "$SCIPLAT_ROOT/tests/nodes/nodes.py" env)"
+  __sciplat_env_ready=1
+}
+
+# ansible-test fetches a pip bootstrap script from a host CI cannot reach unless a cached copy
+# exists; scripts/ansible_test_get_pip.py does the same job from PyPI.
+install_pip_bootstrap_for_ansible_test() {
+  local pip_version
+  pip_version=$(python - <<'PY'
+import re
+import ansible_test._internal.python_requirements as requirements
+print(re.search(r"pip='([0-9.]+)'", open(requirements.__file__).read()).group(1))
+PY
+)
+  mkdir -p "$HOME/.ansible/test/cache"
+  cp "$SCIPLAT_ROOT/scripts/ansible_test_get_pip.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+}
+
+run_sanity() {
+  step "ansible-test sanity (no ignore entries allowed)"
+  if ls "$SCIPLAT_ROOT"/tests/sanity/ignore-*.txt >/dev/null 2>&1; then
+    echo "tests/sanity/ignore-*.txt exists: the collection must pass sanity without ignores" >&2
+    record sanity 0 1
+    return
+  fi
+  # ansible-test resolves its working directory, so a symlinked tree is not enough: test a copy of
+  # what git would ship (tracked and untracked-but-not-ignored files).
+  local copy="$SCIPLAT_CACHE/sanity/ansible_collections/sciplat/k8s"
+  rm -rf "$copy"
+  mkdir -p "$copy"
+  (cd "$SCIPLAT_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$copy/")
+  install_pip_bootstrap_for_ansible_test
+  local rc=0
+  (cd "$copy" && ansible-test sanity --venv --python 3.11 --color no --junit "${extra_args[@]}") || rc=$?
+  # ansible-test writes one junit file per sanity test; it prints nothing countable on success.
+  local total bad
+  total=$(find "$copy/tests/output/junit" -name 'ansible-test-sanity-*.xml' 2>/dev/null | wc -l)
+  bad=$(grep -l '<failure' "$copy"/tests/output/junit/ansible-test-sanity-*.xml 2>/dev/null | wc -l)
+  [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+  record sanity $((total - bad)) "$bad"
+}
+
+run_units() {
+  step "unit tests"
+  local rc=0
+  (cd "$SCIPLAT_COLLECTION_DIR" && PYTHONPATH="$SCIPLAT_CACHE/collections" \
+      python -m pytest tests/unit -q -p no:cacheprovider --junitxml="$RESULTS_DIR/units.xml" "${extra_args[@]}") || rc=$?
+  record_junit units "$RESULTS_DIR/units.xml" "$rc"
+}
+
+run_lint() {
+  step "ansible-lint (production profile)"
+  if (cd "$SCIPLAT_ROOT" && ansible-lint --profile production --nocolor); then
+    record lint 1 0
+  else
+    record lint 0 1
+  fi
+}
+
+run_integration() {
+  ensure_test_environment
+  step "integration tests against the test cluster and node containers"
+  local rc=0
+  (cd "$SCIPLAT_ROOT" && PYTHONPATH="$SCIPLAT_CACHE/collections" \
+      python -m pytest tests/integration -p no:cacheprovider -rfE --junitxml="$RESULTS_DIR/integration.xml" \
+      "${extra_args[@]}") || rc=$?
+  record_junit integration "$RESULTS_DIR/integration.xml" "$rc"
+}
+
+run_molecule() {
+  ensure_test_environment
+  local scenarios=("${extra_args[@]}")
+  if [ ${#scenarios[@]} -eq 0 ]; then
+    local f
+    for f in "$SCIPLAT_ROOT"/molecule/*/molecule.yml; do
+      [ -f "$f" ] && scenarios+=("$(basename "$(dirname "$f")")")
+    done
+  fi
+  local scenario
+  for scenario in "${scenarios[@]}"; do
+    step "molecule scenario $scenario"
+    if (cd "$SCIPLAT_ROOT" && molecule test -s "$scenario"); then
+      record "molecule:$scenario" 1 0
+    else
+      record "molecule:$scenario" 0 1
+    fi
+  done
+}
+
+ensure_apt_packages
+ensure_venv
+activate
+for stage in "${stages[@]}"; do
+  started=$SECONDS
+  "run_$stage"
+  printf '==> %s finished in %ss\n' "$stage" $((SECONDS - started)) >&2
+done
+
+[ ${#failures[@]} -eq 0 ] || printf 'FAILED: %s\n' "${failures[*]}" >&2
+echo "checks: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
