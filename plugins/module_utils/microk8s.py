@@ -407,8 +407,11 @@ def core_addons_for(version):
 
 
 def normalize_args(args):
-    """Addon ``args`` option -> list of strings (a single string is one argument)."""
-    if args is None:
+    """Addon ``args`` option -> list of strings (a single string is one argument).
+
+    An empty list means the same as no args: nothing declared, nothing to compare.
+    """
+    if args is None or args == [] or args == '':
         return None
     if isinstance(args, (list, tuple)):
         return [str(arg) for arg in args]
@@ -448,7 +451,8 @@ def validate_addons(declared, version, available=None):
             errors.append("%s: unknown addon '%s' for microk8s %s; allowed: %s"
                           % (where, name, _version_text(minor), allowed_text))
             continue
-        previous = seen.get(canonical)
+        key = addon_key(canonical, available)
+        previous = seen.get(key)
         if previous is not None:
             prev_index, prev_state = previous
             if prev_state != state:
@@ -458,7 +462,7 @@ def validate_addons(declared, version, available=None):
                 errors.append("%s: addon '%s' is declared twice (also addons[%d]); declare it once"
                               % (where, name, prev_index))
             continue
-        seen[canonical] = (index, state)
+        seen[key] = (index, state)
         rule = CORE_ADDONS.get(bare, {}).get('args')
         if args and state == 'disabled':
             errors.append("%s: args are only used to enable an addon; remove args from disabled addon '%s'"
@@ -486,6 +490,14 @@ def _find_addon(available, canonical):
     return None
 
 
+def addon_key(canonical, available):
+    """``repository/name`` of an addon, so that ``dns`` and ``core/dns`` are the same entry."""
+    addon = _find_addon(available, canonical)
+    if addon is not None:
+        return '%s/%s' % (addon['repository'], addon['name'])
+    return canonical if '/' in canonical else 'core/' + canonical
+
+
 def predicted_enabled_at_install(version):
     """Addons a fresh install of ``version`` enables by itself (for check mode on a new node)."""
     minor = _minor(version)
@@ -501,9 +513,10 @@ def plan_addons(declared, version, available, recorded):
     """Decide what to run to reach the declared addon states.
 
     ``available``: addons from ``parse_status`` (or a prediction, see
-    ``predicted_enabled_at_install``); ``recorded``: ``{canonical name: args list}`` of what this
-    module enabled before. Returns a list of actions ``dict(action=enable|disable, name=<name
-    microk8s knows>, args=[...], reason=...)``: disables first, then enables in declared order.
+    ``predicted_enabled_at_install``); ``recorded``: ``{'repository/name': args list}`` of what
+    this module enabled before. Returns a list of actions ``dict(action=enable|disable, name=<name
+    microk8s knows>, key=<repository/name>, args=[...], reason=...)``: disables first, then
+    enables in declared order.
     An enabled addon with declared args different from the recorded ones is disabled and
     enabled again, because microk8s ignores the arguments of an already enabled addon.
     """
@@ -517,17 +530,53 @@ def plan_addons(declared, version, available, recorded):
         enabled = current is not None and current['status'] == 'enabled'
         if state == 'disabled':
             if enabled:
-                disables.append(dict(action='disable', name=canonical, args=[], reason='enabled, declared disabled'))
+                disables.append(dict(action='disable', name=canonical, key=addon_key(canonical, available), args=[],
+                                     reason='enabled, declared disabled'))
             continue
         if not enabled:
-            enables.append(dict(action='enable', name=canonical, args=args or [], reason='disabled, declared enabled'))
+            enables.append(dict(action='enable', name=canonical, key=addon_key(canonical, available), args=args or [],
+                                reason='disabled, declared enabled'))
             continue
-        if args is not None and recorded.get(canonical) != args:
-            reason = ('enabled with arguments %s, declared %s' % (recorded[canonical], args)
-                      if canonical in recorded else 'enabled with unknown arguments, declared %s' % (args,))
-            disables.append(dict(action='disable', name=canonical, args=[], reason=reason))
-            enables.append(dict(action='enable', name=canonical, args=args, reason=reason))
+        key = addon_key(canonical, available)
+        if args is not None and recorded.get(key) != args:
+            reason = ('enabled with arguments %s, declared %s' % (recorded[key], args)
+                      if key in recorded else 'enabled with unknown arguments, declared %s' % (args,))
+            disables.append(dict(action='disable', name=canonical, key=key, args=[], reason=reason))
+            enables.append(dict(action='enable', name=canonical, key=key, args=args, reason=reason))
     return disables + enables
+
+
+def predicted_status_addons(version):
+    """The addon list a fresh install of ``version`` would report (check mode on a new node)."""
+    defaults = predicted_enabled_at_install(version)
+    return [dict(name=name, repository='core', description='', version='',
+                 status='enabled' if name in defaults else 'disabled')
+            for name in core_addons_for(version)]
+
+
+def apply_plan_to_available(available, actions):
+    """The addon list as it will be after ``actions`` (for check mode and the result)."""
+    result = [dict(addon) for addon in available or []]
+    for action in actions:
+        addon = _find_addon(result, action['name'])
+        if addon is not None:
+            addon['status'] = 'disabled' if action['action'] == 'disable' else 'enabled'
+    return result
+
+
+def addons_diff(declared, version, available, recorded, actions):
+    """``before``/``after`` of the declared addons: status and recorded arguments."""
+    after_available = apply_plan_to_available(available, actions)
+    after_record = apply_plan_to_record(recorded, actions)
+    before = {}
+    after = {}
+    for entry in declared:
+        canonical = canonical_addon_name(entry['name'], version)
+        for target, addons, record in ((before, available, recorded), (after, after_available, after_record)):
+            addon = _find_addon(addons, canonical)
+            target[canonical] = dict(status=addon['status'] if addon else 'unknown',
+                                     args=record.get(addon_key(canonical, addons)))
+    return dict(before=before, after=after)
 
 
 def apply_plan_to_record(recorded, actions):
@@ -535,14 +584,14 @@ def apply_plan_to_record(recorded, actions):
     result = dict(recorded)
     for action in actions:
         if action['action'] == 'disable':
-            result.pop(action['name'], None)
+            result.pop(action['key'], None)
         else:
-            result[action['name']] = list(action['args'])
+            result[action['key']] = list(action['args'])
     return result
 
 
 def read_addon_record(path=ADDON_STATE_FILE):
-    """``{canonical name: args}`` recorded by microk8s_addons; empty when absent or unreadable."""
+    """``{'repository/name': args}`` recorded by microk8s_addons; empty when absent or unreadable."""
     try:
         with open(path) as handle:
             data = json.load(handle)
@@ -676,3 +725,91 @@ class Microk8sCli(object):
     def snap_info(self, name='microk8s'):
         rc, out, err = self.snap(['info', name])
         return parse_snap_info(out) if rc == 0 else {}
+
+
+def node_facts(cli, wait_ready_timeout=0):
+    """Everything microk8s_info reports about the node, read without changing anything."""
+    status = cli.status(wait_ready_timeout=wait_ready_timeout)
+    facts = dict(
+        installed=status['state'] != STATE_NOT_INSTALLED,
+        state=status['state'],
+        running=bool(status['running']),
+        is_worker=status['is_worker'],
+        message=status['message'],
+        high_availability=status['high_availability'],
+        addons=dict(enabled=addon_names(status['addons'], 'enabled'),
+                    disabled=addon_names(status['addons'], 'disabled')),
+        addon_details=status['addons'] or [],
+        version=None,
+        revision=None,
+        channel=None,
+        held=None,
+        snapd_version=None,
+    )
+    # A worker has no datastore view: being locked to a cluster is what makes it clustered.
+    facts['clustered'] = status['is_worker'] or len(status['high_availability']['nodes']) > 1
+    if cli.module.get_bin_path('snap'):
+        facts['snapd_version'] = cli.snapd_version()
+        listed = cli.snap_list() if facts['installed'] else None
+        if listed:
+            facts['channel'] = listed['tracking']
+            facts['revision'] = listed['revision']
+            facts['version'] = listed['version'].lstrip('v')
+            facts['held'] = snap_held(listed, facts['snapd_version'], cli)
+    if facts['installed']:
+        version = cli.version()
+        if version:
+            facts['version'] = version['version']
+            facts['revision'] = version['revision']
+    return facts
+
+
+def snap_held(listed, snapd_version, cli=None):
+    """Whether refreshes of the snap are held: True/False, None when snapd cannot tell (< 2.59).
+
+    snapd shows holds in ``snap list`` notes and ``snap info`` from 2.59 on.
+    """
+    parsed = version_tuple(snapd_version)
+    if listed.get('held'):
+        return True
+    if parsed is None or parsed[:2] < HOLD_NOTES_MIN_SNAPD:
+        if cli is not None:
+            info = cli.snap_info(listed['name'])
+            if info.get('hold'):
+                return True
+        return None
+    return False
+
+
+def plan_snap(listed, channel, hold, snapd_version, held):
+    """Snap commands that bring microk8s to ``channel`` and the requested hold state.
+
+    ``listed``: ``parse_snap_list`` result or None (not installed); ``held``: True/False/None
+    (``snap_held``); ``snapd_version``: text or None (unknown: no version check, as in check
+    mode before snapd is installed). Returns a list of ``dict(action, argv, reason)`` where
+    ``argv`` is what follows ``snap``. Raises ValueError for a bad channel or a hold that the
+    installed snapd cannot do.
+    """
+    parse_channel(channel)
+    actions = []
+    if listed is None:
+        actions.append(dict(action='install', argv=['install', 'microk8s', '--classic', '--channel=%s' % channel],
+                            reason='microk8s is not installed'))
+        held = False
+    elif listed['tracking'] != channel:
+        actions.append(dict(action='refresh', argv=['refresh', 'microk8s', '--channel=%s' % channel],
+                            reason='tracking %s, declared %s' % (listed['tracking'], channel)))
+    if hold is None:
+        return actions
+    parsed = version_tuple(snapd_version)
+    if hold and parsed is not None and parsed[:2] < HOLD_MIN_SNAPD:
+        raise ValueError('holding refreshes of a single snap (snap refresh --hold) needs snapd >= %s; this node '
+                         'has snapd %s. Upgrade snapd or do not ask for a hold.'
+                         % ('.'.join(str(p) for p in HOLD_MIN_SNAPD), snapd_version))
+    if hold and held is not True:
+        actions.append(dict(action='hold', argv=['refresh', '--hold', 'microk8s'],
+                            reason='refreshes not held' if held is False else 'snapd < 2.59 cannot report holds'))
+    elif not hold and held is not False and listed is not None:
+        actions.append(dict(action='unhold', argv=['refresh', '--unhold', 'microk8s'],
+                            reason='refreshes held' if held else 'snapd < 2.59 cannot report holds'))
+    return actions
