@@ -24,7 +24,7 @@ description:
   - Every node name, label key and value is validated before the first request, and all errors are reported
     together, each naming its node and key.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 extends_documentation_fragment:
   - sciplat.k8s.k8s_auth
 attributes:
@@ -38,9 +38,9 @@ options:
   labels:
     description:
       - Mapping of node name to the labels wanted on that node.
-      - Each label maps a key to its value. A string, number or boolean sets the label (V(true) becomes C(true),
+      - "Each label maps a key to its value. A string, number or boolean sets the label (V(true) becomes C(true),
         numbers their decimal form); V(null) or C({state: absent}) removes it; C({value: X}) or
-        C({value: X, state: present}) sets it.
+        C({value: X, state: present}) sets it."
       - A node may map to an empty mapping or V(null), which together with O(exclusive=true) removes every label this
         module set on it.
       - Declaring a label that exists already (with any value) makes it managed by this module from then on.
