@@ -108,7 +108,7 @@ run_units() {
   step "unit tests"
   local rc=0
   (cd "$SCIPLAT_COLLECTION_DIR" && PYTHONPATH="$SCIPLAT_CACHE/collections" \
-      python -m pytest tests/unit -q -p no:cacheprovider --junitxml="$RESULTS_DIR/units.xml" "${extra_args[@]}") || rc=$?
+      python -m pytest tests/unit -q -p no:cacheprovider --import-mode=importlib --junitxml="$RESULTS_DIR/units.xml" "${extra_args[@]}") || rc=$?
   record_junit units "$RESULTS_DIR/units.xml" "$rc"
 }
 
