@@ -42,8 +42,12 @@ from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_client import (
 
 try:
     from kubernetes.client import CoreV1Api
+    from urllib3.exceptions import HTTPError as Urllib3Error
 except ImportError:
     CoreV1Api = None  # require_kubernetes() reports the missing library
+
+    class Urllib3Error(Exception):
+        """Stands in for urllib3's base exception so the except clause still parses."""
 
 # Onezone refuses serialised tokens above 1 MiB (ctool max_token_size); the smallest real macaroon
 # (location, identifier and a 32-byte signature) is longer than 64 characters once encoded.
@@ -506,6 +510,16 @@ def examine_result(examined):
                 onezone_domain=examined.get('onezoneDomain'))
 
 
+def examine_problem(examined, now):
+    """Why an examined token cannot mount data (not an access token, expired), or None."""
+    if examined['type'] != 'accessToken':
+        return ('it is an %s, not an access token; create an access token in Onezone (Tokens > Create new token > '
+                'Access token).' % examined['type'])
+    if examined['valid_until'] is not None and examined['valid_until'] <= now:
+        return 'it expired at %s (validUntil).' % format_epoch(examined['valid_until'])
+    return None
+
+
 def scope_summary(inferred):
     """Public facts from /tokens/infer_access_token_scope: spaces, providers, validUntil, readonly."""
     access = inferred.get('dataAccessScope') or {}
@@ -564,19 +578,13 @@ def inspect_token(token, onezone=None, space_id=None, provider_host=None, now=No
     result = dict(token=dict(info, fingerprint=fingerprint(token)), scope=None, warnings=[])
     if onezone is None:
         return result
-    examined = examine_result(onezone.examine(token))
-    if examined['type'] != 'accessToken':
-        raise OnezoneError('Onezone %s examined the token: it is an %s, not an access token; create an access '
-                           'token in Onezone (Tokens > Create new token > Access token).'
-                           % (onezone.onezone_host, examined['type']))
-    if examined['valid_until'] is not None and examined['valid_until'] <= now:
-        raise OnezoneError('Onezone %s examined the token: it expired at %s (validUntil).'
-                           % (onezone.onezone_host, format_epoch(examined['valid_until'])))
+    problem = examine_problem(examine_result(onezone.examine(token)), now)
+    if problem:
+        raise OnezoneError('Onezone %s examined the token: %s' % (onezone.onezone_host, problem))
     scope = scope_summary(onezone.infer_access_token_scope(token))
     errors, warnings = scope_problems(scope, space_id=space_id, provider_host=provider_host, now=now)
     if errors:
         raise OnezoneError('Onezone %s: %s' % (onezone.onezone_host, ' '.join(errors)))
-    result['token'].update(persistence=examined['persistence'] or info['persistence'])
     result.update(scope=scope, warnings=warnings)
     return result
 
@@ -776,6 +784,9 @@ def run_token_secret(module):
             delta = _write_secret(core, name, namespace, desired, module.check_mode)
     except K8sConnectionError as exc:
         _fail(module, str(exc))
+    except Urllib3Error as exc:
+        _fail(module, 'Cannot reach the Kubernetes API server for Secret %s/%s: %s' % (
+            namespace, name, scrub(getattr(exc, 'reason', None) or exc, [params.get('token')])))
     except ApiException as exc:
         _fail(module, 'Kubernetes API error on Secret %s/%s: %s' % (
             namespace, name, scrub(api_error_message(exc), [params.get('token')])))

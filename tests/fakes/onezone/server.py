@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -204,3 +205,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
             pass  # the client gave up (timeout tests)
+
+
+@contextlib.contextmanager
+def running_fake_onezone(workdir):
+    """Start a FakeOnezone in ``workdir`` for the length of a with-block."""
+    fake = FakeOnezone(str(workdir)).start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

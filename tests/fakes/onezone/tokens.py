@@ -32,7 +32,7 @@ def _signature(secret, identifier, caveats):
     return signature
 
 
-def _v1_packet(key, value):
+def v1_packet(key, value):
     size = 4 + len(key) + 1 + len(value) + 1
     return ('%04x' % size).encode('ascii') + key + b' ' + value + b'\n'
 
@@ -57,9 +57,9 @@ def macaroon_bytes(location, identifier, caveats, secret, serialisation='v1'):
     """A serialised macaroon with first-party caveats."""
     signature = _signature(secret, identifier, caveats)
     if serialisation == 'v1':
-        return (_v1_packet(b'location', location) + _v1_packet(b'identifier', identifier)
-                + b''.join(_v1_packet(b'cid', caveat) for caveat in caveats)
-                + _v1_packet(b'signature', signature))
+        return (v1_packet(b'location', location) + v1_packet(b'identifier', identifier)
+                + b''.join(v1_packet(b'cid', caveat) for caveat in caveats)
+                + v1_packet(b'signature', signature))
     body = b'\x02' + _v2_field(1, location) + _v2_field(2, identifier) + b'\x00'
     for caveat in caveats:
         body += _v2_field(2, caveat) + b'\x00'
