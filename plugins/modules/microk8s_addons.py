@@ -32,7 +32,7 @@ description:
     a message naming the entry.
   - Refuses to run on a worker-only node, which has no addons of its own.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 options:
   addons:
     description:
@@ -85,8 +85,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the status and reports the commands that would run, without running them.
   diff_mode:
     support: full
+    description: Shows, per declared addon, its status and recorded arguments before and after.
 notes:
   - Run it on one control plane node per cluster (addons are cluster-wide), with C(become).
 seealso:

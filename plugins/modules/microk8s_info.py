@@ -21,7 +21,7 @@ description:
     which print a message instead of a status.
   - Never changes anything; always returns C(changed=false).
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 options:
   wait_ready_timeout:
     description:
@@ -38,8 +38,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads only; reports the same in check mode.
   diff_mode:
     support: none
+    description: Not supported; the module never changes anything.
 notes:
   - Run it with root privileges (C(become)); C(microk8s status) needs them or membership in
     the C(microk8s) group.

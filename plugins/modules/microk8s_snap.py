@@ -22,7 +22,7 @@ description:
     snapd. snapd reports holds from 2.59 on; with snapd 2.58 the hold is applied on every run
     and reported as a change.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 options:
   channel:
     description:
@@ -43,8 +43,10 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Reads the snap state and reports the snap commands that would run, without running them.
   diff_mode:
     support: full
+    description: Shows installed, channel and hold before and after.
 notes:
   - Changing the channel of a cluster member upgrades that node; do it one node at a time.
 seealso:

@@ -357,8 +357,8 @@ def test_plan_maps_old_names():
 
 
 def test_changed_args_disable_then_enable_and_unchanged_args_do_nothing():
-    addons = m.apply_plan_to_available(fresh_addons(), [dict(action='enable', name='metallb', key='core/metallb',
-                                                                 args=[])])
+    enable_metallb = dict(action='enable', name='metallb', key='core/metallb', args=[])
+    addons = m.apply_plan_to_available(fresh_addons(), [enable_metallb])
     recorded = {'core/metallb': ['10.0.0.1-10.0.0.9']}
     same = m.plan_addons([entry('metallb', args='10.0.0.1-10.0.0.9')], '1.32.3', addons, recorded)
     assert same == []
@@ -423,7 +423,7 @@ class ProcessModule(object):
 
     def run_command(self, cmd, data=None, environ_update=None):
         env = dict(os.environ, **(environ_update or {}))
-        proc = subprocess.run(cmd, input=data, env=env, capture_output=True, text=True)
+        proc = subprocess.run(cmd, input=data, env=env, capture_output=True, text=True, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
 
