@@ -352,7 +352,8 @@ def run_join_token(module):
         token = generate_token(params['token_length'])
     except ClusterError as exc:
         _fail(module, exc.msg)
-    # Only failure messages could echo the token; a successful result is hidden as a whole below.
+    # Failure messages must not echo the token. A successful result keeps it (the joining nodes
+    # need it) and the module's action plugin hides that result from callbacks and logs.
     module.no_log_values.add(token)
     try:
         rc, out, err = cli.run(add_node_args(token, ttl))
@@ -372,9 +373,6 @@ def run_join_token(module):
         ttl=ttl,
         single_use=not ttl,
         expires_at=int(time.time()) + ttl if ttl else None,
-        # The URLs carry the token: callbacks print nothing of this result, while a registered
-        # variable keeps the value so the play can hand it to the joining nodes.
-        _ansible_no_log=True,
     )
 
 

@@ -18,9 +18,9 @@ description:
     on a running control plane.
   - Returns the join URLs (C(<ip>:25000/<token>/<fingerprint>), one per IP address of the control
     plane) for M(sciplat.k8s.microk8s_join) on the joining nodes.
-  - The URLs hold the token. The module marks its whole result as C(no_log), so callbacks and logs
-    show nothing of it, while a registered variable keeps the URLs for the joining nodes
-    (pass them through C(hostvars), never through files).
+  - The URLs hold the token. The module's action plugin marks the whole result as C(no_log), whatever
+    the task says, so callbacks and logs show nothing of it, while a registered variable keeps the
+    URLs for the joining nodes (pass them through C(hostvars), never through files).
   - Every run creates a new token, so the module always reports a change. Run it only when a node
     has to join; M(sciplat.k8s.microk8s_join) in check mode tells which ones do.
 author:
@@ -39,6 +39,8 @@ options:
     type: int
     default: 48
 attributes:
+  action:
+    support: full
   check_mode:
     support: full
     details: Reports a change and returns no URL.
