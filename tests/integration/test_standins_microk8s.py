@@ -1,0 +1,274 @@
+"""Golden tests of the microk8s TEST DOUBLE, written from the documented microk8s behaviour
+(/work/shared/README.md, "microk8s and snap"), not from the stand-in's output. Each runs the
+stand-in in a real node container against the real API server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import ssl
+import subprocess
+import time
+
+import pytest
+import yaml
+
+D = "/var/snap/microk8s/current"
+C = "/var/snap/microk8s/common"
+ADDON_KEYS = ["name", "repository", "description", "version", "status"]
+
+
+def install(node, channel: str) -> None:
+    node.exec("snap", "install", "microk8s", "--classic", f"--channel={channel}", check=True)
+    ready = node.exec("microk8s", "status", "--wait-ready", "--timeout", "60")
+    assert ready.returncode == 0, ready.stdout + ready.stderr
+
+
+@pytest.fixture(scope="module")
+def nodes(module_node_factory):
+    node_set = module_node_factory(["cp", "old", "spare"])
+    install(node_set.node("cp"), "1.32/stable")
+    install(node_set.node("old"), "1.28/stable")
+    return node_set
+
+
+@pytest.fixture(scope="module")
+def cp(nodes):
+    return nodes.node("cp")
+
+
+def status_yaml(node) -> dict:
+    result = node.exec("microk8s", "status", "--format", "yaml")
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+def kubectl(k8s_cluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(k8s_cluster.kubectl), f"--kubeconfig={k8s_cluster.kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def add_node_json(node, *args: str) -> dict:
+    result = node.exec("microk8s", "add-node", "--format", "json", *args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+# ------------------------------------------------------------------ status
+
+def test_status_yaml_shape_and_order(cp):
+    status = status_yaml(cp)
+    assert list(status) == ["microk8s", "high-availability", "addons"]
+    assert status["microk8s"]["running"] is True
+    assert status["high-availability"] == {"enabled": True,
+                                           "nodes": [{"address": f"{cp.ip}:19001", "role": "voter"}]}
+    addons = status["addons"]
+    assert all(list(a) == ADDON_KEYS for a in addons)
+    statuses = [a["status"] for a in addons]
+    assert statuses == sorted(statuses, key=lambda s: s != "enabled"), "enabled addons come first"
+    for group in ("enabled", "disabled"):
+        keys = [(a["repository"], a["name"]) for a in addons if a["status"] == group]
+        assert keys == sorted(keys)
+    enabled = {a["name"] for a in addons if a["status"] == "enabled"}
+    # dns from 1.27, helm and helm3 always from 1.25, ha-cluster on every install
+    assert {"dns", "helm", "helm3", "ha-cluster"} <= enabled
+
+
+def test_status_formats(cp):
+    assert cp.exec("microk8s", "status", "--format", "json").returncode == 2
+    for fmt in ("pretty", "short"):
+        result = cp.exec("microk8s", "status", "--format", fmt)
+        assert result.returncode == 0
+        assert result.stdout.startswith("microk8s is running")
+    assert cp.exec("microk8s", "status", "-a", "dns").stdout.strip() == "enabled"
+    assert cp.exec("microk8s", "status", "-a", "hostpath-storage").stdout.strip() == "disabled"
+
+
+def test_stopped_node(cp):
+    assert cp.exec("microk8s", "stop").returncode == 0
+    try:
+        result = cp.exec("microk8s", "status", "--format", "yaml", "--wait-ready", "--timeout", "5")
+        assert result.returncode == 0
+        assert result.stdout.strip() == "microk8s is not running, try microk8s start"
+        assert cp.exec("microk8s", "add-node").returncode == 1
+        assert cp.exec("microk8s", "leave").returncode == 1
+    finally:
+        assert cp.exec("microk8s", "start").returncode == 0
+    assert cp.exec("microk8s", "status", "--wait-ready", "--timeout", "60").returncode == 0
+
+
+# ------------------------------------------------------------------ add-node
+
+def test_add_node_json_and_fingerprint(cp):
+    info = add_node_json(cp)
+    assert list(info) == ["token", "urls"]
+    assert re.fullmatch(r"[0-9a-f]{32}/[0-9a-f]{12}", info["token"])
+    assert info["urls"] == [f"{cp.ip}:25000/{info['token']}"]
+    # the fingerprint is the prefix of the SHA-256 of the certificate the agent serves
+    served = ssl.get_server_certificate((cp.ip, 25000))
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(served)).hexdigest()
+    assert digest.startswith(info["token"].split("/")[1])
+
+
+def test_add_node_token_rules(cp):
+    short = cp.exec("microk8s", "add-node", "--token", "abc")
+    assert short.returncode == 1
+    assert "Invalid token size" in short.stdout
+    token = "t" * 32
+    assert cp.exec("microk8s", "add-node", "--token", token, "--format", "token").stdout.strip() == token
+    ttl_token = "u" * 40
+    before = int(time.time())
+    check = cp.exec("microk8s", "add-node", "--token", ttl_token, "--token-ttl", "120", "--format", "token-check")
+    assert re.fullmatch(rf"{ttl_token}/[0-9a-f]{{12}}", check.stdout.strip())
+    lines = cp.exec("cat", f"{D}/credentials/cluster-tokens.txt").stdout.splitlines()
+    assert token in lines
+    stored = [line for line in lines if line.startswith(ttl_token + "|")]
+    assert len(stored) == 1
+    assert before + 120 <= int(stored[0].split("|")[1]) <= int(time.time()) + 120
+    as_yaml = yaml.safe_load(cp.exec("microk8s", "add-node", "--format", "yaml").stdout)
+    assert sorted(as_yaml) == ["token", "urls"]
+    pretty = cp.exec("microk8s", "add-node").stdout
+    assert re.search(rf"microk8s join {re.escape(cp.ip)}:25000/[0-9a-f]{{32}}/[0-9a-f]{{12}}", pretty)
+
+
+# ------------------------------------------------------------------ join errors (the joining side)
+
+def test_join_argument_checks_from_1_29(nodes, cp):
+    spare = nodes.node("spare")
+    install(spare, "1.32/stable")
+    token = add_node_json(cp)["token"]
+    fingerprint = token.split("/")[1]
+    for connection in (f"cp:25000/{token}", f"{cp.ip}:25000/short/{fingerprint}",
+                       f"{cp.ip}:25000/{token.split('/')[0]}/abc"):
+        result = spare.exec("microk8s", "join", connection)
+        assert result.returncode == 1, connection
+        assert result.stdout.startswith("Invalid connection"), result.stdout
+
+
+def test_join_error_codes(nodes, cp):
+    spare = nodes.node("spare")
+    plain = add_node_json(cp)["token"].split("/")[0]
+    wrong_fingerprint = spare.exec("microk8s", "join", f"{cp.ip}:25000/{plain}/000000000000")
+    assert wrong_fingerprint.returncode == 4
+    refused = spare.exec("microk8s", "join", f"{cp.ip}:25001/{plain}")
+    assert refused.returncode == 1
+    bad_token = spare.exec("microk8s", "join", f"{cp.ip}:25000/{'x' * 32}")
+    assert bad_token.returncode == 6
+    assert bad_token.stdout.strip().endswith("(500).")
+    assert "Connection failed." in bad_token.stdout
+    assert spare.exec("test", "-e", f"{D}/var/lock/join-in-progress").returncode == 0
+    same_ip = cp.exec("microk8s", "join", f"{cp.ip}:25000/{add_node_json(cp)['token']}")
+    assert same_ip.returncode == 6
+    assert same_ip.stdout.strip().endswith("(503).")
+
+
+def test_single_use_token_is_spent_at_first_check(nodes, cp):
+    """A single-use token is spent even when the agent then refuses the join."""
+    spare = nodes.node("spare")
+    token = add_node_json(cp)["token"]
+    same_ip = cp.exec("microk8s", "join", f"{cp.ip}:25000/{token}")
+    assert same_ip.returncode == 6
+    retry = spare.exec("microk8s", "join", f"{cp.ip}:25000/{token}")
+    assert retry.returncode == 6
+    assert "(500)." in retry.stdout
+
+
+def test_leave_and_remove_node_errors(cp):
+    leave = cp.exec("microk8s", "leave")
+    assert leave.returncode == 1
+    assert "not acting as a node in a cluster" in leave.stdout
+    missing = cp.exec("microk8s", "remove-node", "nosuchnode")
+    assert missing.returncode == 1
+    assert missing.stdout.strip() == "Node nosuchnode does not exist in Kubernetes."
+
+
+# ------------------------------------------------------------------ addons
+
+def test_enable_disable_hostpath_storage(cp, k8s_cluster):
+    enabled = cp.exec("microk8s", "enable", "hostpath-storage")
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    assert kubectl(k8s_cluster, "get", "storageclass", "microk8s-hostpath").returncode == 0
+    assert cp.exec("microk8s", "status", "-a", "hostpath-storage").stdout.strip() == "enabled"
+    again = cp.exec("microk8s", "enable", "hostpath-storage")
+    assert again.returncode == 0
+    assert "already enabled" in again.stdout
+    old_name = cp.exec("microk8s", "enable", "storage")
+    assert old_name.returncode == 0
+    assert "already enabled" in old_name.stdout
+    disabled = cp.exec("microk8s", "disable", "hostpath-storage")
+    assert disabled.returncode == 0
+    assert kubectl(k8s_cluster, "get", "storageclass", "microk8s-hostpath").returncode != 0
+    assert "already disabled" in cp.exec("microk8s", "disable", "hostpath-storage").stdout
+
+
+def test_enable_unknown_addons(cp):
+    bare = cp.exec("microk8s", "enable", "nosuchaddon")
+    assert bare.returncode == 1
+    assert "Addon nosuchaddon was not found in any repository" in bare.stdout + bare.stderr
+    qualified = cp.exec("microk8s", "enable", "nosuchrepo/nosuchaddon")
+    assert qualified.returncode == 0
+    assert "not found" in qualified.stdout + qualified.stderr
+
+
+def test_metallb_needs_a_range_and_ignores_args_once_enabled(cp):
+    assert cp.exec("microk8s", "enable", "metallb", input="").returncode != 0
+    assert cp.exec("microk8s", "status", "-a", "metallb").stdout.strip() == "disabled"
+    assert cp.exec("microk8s", "enable", "metallb:10.89.77.200-10.89.77.210").returncode == 0
+    assert cp.exec("microk8s", "status", "-a", "metallb").stdout.strip() == "enabled"
+    again = cp.exec("microk8s", "enable", "metallb", "10.0.0.1-10.0.0.2")
+    assert again.returncode == 0
+    assert "already enabled" in again.stdout
+
+
+def test_gpu_is_renamed_nvidia_from_1_29(nodes, cp):
+    assert cp.exec("microk8s", "enable", "gpu").returncode == 0
+    assert cp.exec("microk8s", "status", "-a", "nvidia").stdout.strip() == "enabled"
+    old = nodes.node("old")
+    names = {a["name"] for a in status_yaml(old)["addons"]}
+    assert "gpu" in names and "nvidia" not in names
+
+
+def test_addons_of_an_older_version(nodes):
+    """1.28: dns enabled at install (1.27+), host names allowed in join, 504 for a known node."""
+    old = nodes.node("old")
+    status = {a["name"]: a["status"] for a in status_yaml(old)["addons"]}
+    assert status["dns"] == "enabled"
+    assert status["helm3"] == "enabled"
+    token = add_node_json(old)["token"]
+    by_name = old.exec("microk8s", "join", f"old:25000/{token}")
+    assert not by_name.stdout.startswith("Invalid connection")
+
+
+def test_launch_configuration_at_run_time(cp):
+    cp.write(f"{C}/etc/launcher/20-rbac.yaml", "---\nversion: 0.1.0\naddons:\n  - name: rbac\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and cp.exec("test", "-e", f"{C}/etc/launcher/20-rbac.applied").returncode:
+        time.sleep(1)
+    assert cp.exec("test", "-e", f"{C}/etc/launcher/20-rbac.applied").returncode == 0
+    assert cp.exec("microk8s", "status", "-a", "rbac").stdout.strip() == "enabled"
+
+
+# ------------------------------------------------------------------ config, kubectl, helm, version
+
+def test_config_points_at_the_real_api_server(cp, k8s_cluster):
+    config = yaml.safe_load(cp.exec("microk8s", "config").stdout)
+    assert config["clusters"][0]["name"] == "microk8s-cluster"
+    assert config["clusters"][0]["cluster"]["server"] == k8s_cluster.nodes_server
+    assert config["contexts"][0] == {"context": {"cluster": "microk8s-cluster", "user": "admin"},
+                                     "name": "microk8s"}
+    assert config["users"][0]["name"] == "admin"
+
+
+def test_kubectl_and_helm_are_real(cp):
+    node = cp.exec("microk8s", "kubectl", "get", "node", "cp", "-o", "name")
+    assert node.returncode == 0, node.stderr
+    assert node.stdout.strip() == "node/cp"
+    for helm in ("helm", "helm3"):
+        version = cp.exec("microk8s", helm, "version", "--short")
+        assert version.returncode == 0, version.stderr
+        assert version.stdout.startswith("v3.")
+
+
+def test_version(cp):
+    assert re.fullmatch(r"MicroK8s v1\.32\.\d+ revision \d+", cp.exec("microk8s", "version").stdout.strip())
