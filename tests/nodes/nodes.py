@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -376,6 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("build", help="build or re-import the node images; prints the node image name")
     sub.add_parser("clean", help="remove node containers left by interrupted runs")
+    sub.add_parser("env", help="print shell exports for molecule scenarios (image, kubeconfig, tools)")
     args = parser.parse_args(argv)
     if args.cmd == "build":
         start = time.monotonic()
@@ -384,6 +386,14 @@ def main(argv: list[str] | None = None) -> int:
         name = ensure_images()
         log(f"node image {name} ready in {time.monotonic() - start:.1f}s")
         print(name)
+    elif args.cmd == "env":
+        tc = _testcluster()
+        env = NodeSet().ansible_env()
+        exports = {"SCIPLAT_NODE_IMAGE": ensure_images(), "SCIPLAT_NODES_KUBECONFIG": tc.Cluster().nodes_kubeconfig,
+                   "SCIPLAT_KUBECTL": tc.kube_tool("kubectl"), "SCIPLAT_HELM": tc.helm_path(),
+                   **{k: env[k] for k in ("CONTAINERS_CONF", "ANSIBLE_COLLECTIONS_PATH", "KUBECONFIG")}}
+        for key, value in exports.items():
+            print(f"export {key}={shlex.quote(str(value))}")
     else:
         log(f"removed {remove_leftovers()} container(s)")
     return 0

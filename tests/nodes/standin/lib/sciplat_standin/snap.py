@@ -99,7 +99,7 @@ def _payload_install(revision: int) -> None:
     minor = common.installed_minor()
     try:
         cluster.start_new_cluster(minor, addons.initial_state(minor))
-    except cluster.ApiError as exc:
+    except (cluster.ApiError, OSError) as exc:
         common.err(f"sciplat-standin: cluster state kept locally until the API server answers ({exc})")
     _install_agent_unit()
 
