@@ -18,6 +18,7 @@ def test_molecule_smoke_scenario(k8s_cluster):
     env = nodes.NodeSet().ansible_env()
     env.update(SCIPLAT_NODE_IMAGE=nodes.ensure_images(), SCIPLAT_NODES_KUBECONFIG=str(k8s_cluster.nodes_kubeconfig),
                SCIPLAT_KUBECTL=str(k8s_cluster.kubectl), SCIPLAT_HELM=str(k8s_cluster.helm))
+    env.update(NO_COLOR="1", PY_COLORS="0", ANSIBLE_FORCE_COLOR="0")
     nodes.ensure_network()
     molecule = Path(sys.executable).parent / "molecule"
     result = subprocess.run([str(molecule), "test"], cwd=SCENARIO, env={**os.environ, **env},

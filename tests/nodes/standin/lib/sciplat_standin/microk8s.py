@@ -34,6 +34,18 @@ def print_worker_message() -> None:
                "Please use the control plane node.")
 
 
+def control_plane_only(worker_exit: int):
+    """microk8s's is_cluster_locked(): on a worker node, print so and exit with `worker_exit`."""
+    def wrap(func):
+        def run(*args):
+            if is_worker():
+                print_worker_message()
+                return worker_exit
+            return func(*args)
+        return run
+    return wrap
+
+
 def exit_if_no_permission() -> None:
     if not os.access(client_config(), os.R_OK):
         user = os.environ.get("USER") or str(os.getuid())
@@ -124,10 +136,8 @@ def render_short(running: bool, enabled: list, disabled: list) -> str:
                      + [f"{a.repository}/{a.name}: disabled" for a in disabled])
 
 
+@control_plane_only(0)
 def cmd_status(argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 0
     if common.has_lock("stopped.lock"):
         common.out(STOPPED)
         return 0
@@ -170,10 +180,8 @@ def join_urls(token: str, check: str) -> tuple[str, list[str]]:
             [f"{ip}:{common.AGENT_PORT}/{token}/{check}" for ip in all_ips])
 
 
+@control_plane_only(1)
 def cmd_add_node(argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 1
     ensure_started()
     parser = argparse.ArgumentParser(prog="microk8s add-node",
                                      description="Produce a connection string for a node to join the cluster.")
@@ -280,10 +288,8 @@ def _node_by_name_or_ip(client: kube.Client, target: str) -> dict | None:
     return None
 
 
+@control_plane_only(1)
 def cmd_remove_node(argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 1
     ensure_started()
     parser = argparse.ArgumentParser(prog="microk8s remove-node", description="Remove a node from the cluster")
     parser.add_argument("node", help="Node name or IP address")
@@ -354,28 +360,22 @@ def exec_tool(name: str, argv: list[str]) -> int:
     return 1
 
 
+@control_plane_only(0)
 def cmd_tool(name: str, argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 0
     exit_if_no_permission()
     ensure_started()
     return exec_tool(name, argv)
 
 
+@control_plane_only(0)
 def cmd_config(argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 0
     exit_if_no_permission()
     common.out(kubeconfig_text().rstrip("\n"))
     return 0
 
 
+@control_plane_only(1)
 def cmd_xable(action: str, argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 1
     exit_if_no_permission()
     ensure_started()
     if not argv:
@@ -385,23 +385,12 @@ def cmd_xable(action: str, argv: list[str]) -> int:
     return addons.xable(action, argv)
 
 
-def cmd_start(argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 0
-    common.set_lock("stopped.lock", False)
-    common.systemctl("start", AGENT_UNIT)
-    common.out("Started.")
-    return 0
-
-
-def cmd_stop(argv: list[str]) -> int:
-    if is_worker():
-        print_worker_message()
-        return 0
-    common.set_lock("stopped.lock")
-    common.systemctl("stop", AGENT_UNIT)
-    common.out("Stopped.")
+@control_plane_only(0)
+def cmd_lifecycle(start: bool) -> int:
+    """`microk8s start|stop`: the stopped.lock and the services (here the cluster agent)."""
+    common.set_lock("stopped.lock", not start)
+    common.systemctl("start" if start else "stop", AGENT_UNIT)
+    common.out("Started." if start else "Stopped.")
     return 0
 
 
@@ -414,7 +403,7 @@ def cmd_version(argv: list[str]) -> int:
 COMMANDS = {
     "status": cmd_status, "add-node": cmd_add_node, "join": cmd_join, "leave": cmd_leave,
     "remove-node": cmd_remove_node, "config": cmd_config, "version": cmd_version,
-    "start": cmd_start, "stop": cmd_stop,
+    "start": lambda a: cmd_lifecycle(True), "stop": lambda a: cmd_lifecycle(False),
     "enable": lambda a: cmd_xable("enable", a), "disable": lambda a: cmd_xable("disable", a),
     "kubectl": lambda a: cmd_tool("kubectl", a), "helm": lambda a: cmd_tool("helm", a),
     "helm3": lambda a: cmd_tool("helm", a),
