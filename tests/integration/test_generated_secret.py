@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
 
 import pytest
@@ -14,7 +15,7 @@ NAMESPACE = "generated-secret-test"
 
 
 def kubectl_json(cluster, *args):
-    done = subprocess.run([str(cluster.kubectl), *args, "-o", "json"], env=dict(cluster.env), capture_output=True,
+    done = subprocess.run([str(cluster.kubectl), *args, "-o", "json"], env=dict(os.environ, **cluster.env), capture_output=True,
                           text=True, check=False)
     return json.loads(done.stdout) if done.returncode == 0 else None
 
@@ -30,11 +31,11 @@ def play(*tasks):
 
 @pytest.fixture(scope="module")
 def namespace(k8s_cluster):
-    subprocess.run([str(k8s_cluster.kubectl), "create", "namespace", NAMESPACE], env=dict(k8s_cluster.env),
+    subprocess.run([str(k8s_cluster.kubectl), "create", "namespace", NAMESPACE], env=dict(os.environ, **k8s_cluster.env),
                    capture_output=True, check=False)
     yield NAMESPACE
     subprocess.run([str(k8s_cluster.kubectl), "delete", "namespace", NAMESPACE, "--wait=false"],
-                   env=dict(k8s_cluster.env), capture_output=True, check=False)
+                   env=dict(os.environ, **k8s_cluster.env), capture_output=True, check=False)
 
 
 def decoded(secret):
