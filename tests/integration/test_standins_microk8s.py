@@ -179,8 +179,8 @@ def test_leave_and_remove_node_errors(cp):
     assert leave.returncode == 1
     assert "not acting as a node in a cluster" in leave.stdout
     missing = cp.exec("microk8s", "remove-node", "nosuchnode")
-    assert missing.returncode == 1
-    assert missing.stdout.strip() == "Node nosuchnode does not exist in Kubernetes."
+    assert (missing.returncode, missing.stdout.strip()) == (1, "Node nosuchnode does not exist in Kubernetes."), \
+        missing.stderr
 
 
 # ------------------------------------------------------------------ addons

@@ -49,7 +49,7 @@ def current_entries(config: dict) -> tuple[dict, dict]:
 
 
 class Client:
-    def __init__(self, kubeconfig: str | None = None, timeout: float = 10.0):
+    def __init__(self, kubeconfig: str | None = None, timeout: float = 30.0):
         cluster, user = current_entries(load_kubeconfig(kubeconfig))
         self.server = cluster["server"].rstrip("/")
         self.timeout = timeout
