@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: sciplat.k8s.node_labels against the usual ways of labelling many Nodes.
 
 One run on the test cluster's real kube-apiserver (tests/cluster), with N Nodes (default 200)
@@ -36,6 +35,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "tests" / "cluster"), str(ROOT / "tests" / "integration")]
@@ -77,6 +77,12 @@ K8S_LOOP_PLAY = """
             labels: "{{ item.value }}"
       loop: "{{ lookup('ansible.builtin.file', desired_file) | from_json | dict2items }}"
 """
+
+
+class Run(NamedTuple):
+    task: float  # seconds of the contender's task, as the ansible.posix.json callback recorded it
+    wall: float  # seconds of the whole ansible-playbook process
+    result: dict
 
 
 class Bench:
@@ -147,8 +153,8 @@ class Bench:
 
     # -- the contenders
 
-    def playbook(self, playbook: str, state: dict, kubeconfig: str | None = None) -> tuple[float, float, dict]:
-        """Runs a playbook; returns (task seconds, process seconds, task result)."""
+    def playbook(self, playbook: str, state: dict, kubeconfig: str | None = None) -> Run:
+        """Runs a playbook whose first task is the contender."""
         env = dict(self.env, K8S_AUTH_KUBECONFIG=kubeconfig or self.kubeconfig)
         cmd = ["ansible-playbook", "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=" + sys.executable,
                "-e", "desired_file=%s" % self.write_desired(state), str(self.workdir / playbook)]
@@ -166,14 +172,14 @@ class Bench:
             raise RuntimeError("%s failed: %s" % (playbook, json.dumps(result)[-2000:]))
         duration = task["task"]["duration"]
         seconds = (_time(duration["end"]) - _time(duration["start"])).total_seconds()
-        return seconds, wall, result
+        return Run(seconds, wall, result)
 
-    def module(self, state: dict, kubeconfig: str | None = None) -> tuple[float, float, dict]:
+    def module(self, state: dict, kubeconfig: str | None = None) -> Run:
         return self.playbook("module.yml", state, kubeconfig)
 
     def module_median(self, state: dict) -> tuple[float, float]:
-        runs = [self.module(state) for _ in range(MODULE_REPEATS)]
-        return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+        runs = [self.module(state) for repeat in range(MODULE_REPEATS)]
+        return statistics.median(r.task for r in runs), statistics.median(r.wall for r in runs)
 
     def kubectl_loop(self, state: dict) -> float:
         script = "".join(
@@ -188,7 +194,7 @@ class Bench:
 
     def counted_module_run(self, state: dict) -> tuple[list, dict]:
         with CountingProxy(self.kubeconfig) as proxy:
-            result = self.module(state, kubeconfig=str(proxy.kubeconfig))[2]
+            result = self.module(state, kubeconfig=str(proxy.kubeconfig)).result
             return list(proxy.requests), result
 
     def check(self, condition: bool, message: str) -> None:
@@ -215,7 +221,7 @@ def ratio_line(label: str, slow: float, fast: float, target: float | None = None
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--nodes", type=int, default=200)
     parser.add_argument("--changed", type=int, default=10)
     args = parser.parse_args()
@@ -224,13 +230,13 @@ def main() -> int:
         bench = Bench(args.nodes, args.changed, Path(tmp))
         base, extra = bench.desired(False), bench.desired(True)
         n, k = args.nodes, args.changed
-        print("node_labels benchmark: %d Nodes on kube-apiserver %s (%s)" % (n, testcluster.KUBERNETES_VERSION,
-                                                                              testcluster.SERVER))
+        print("node_labels benchmark: %d Nodes on kube-apiserver %s (%s)"
+              % (n, testcluster.KUBERNETES_VERSION, testcluster.SERVER))
         bench.create_nodes()
         try:
-            initial, _, result = bench.module(base)
-            bench.check(len([x for x in result["nodes"].values() if x["patched"]]) == n,
-                        "initial apply patched all %d nodes (%.2f s)" % (n, initial))
+            initial = bench.module(base)
+            bench.check(len([x for x in initial.result["nodes"].values() if x["patched"]]) == n,
+                        "initial apply patched all %d nodes (%.2f s)" % (n, initial.task))
 
             print("\n(a) no-op reconcile")
             requests, result = bench.counted_module_run(base)
@@ -240,16 +246,16 @@ def main() -> int:
                         % [(r.method, r.path) for r in requests])
             noop_task, noop_wall = bench.module_median(base)
             kubectl_noop = bench.kubectl_loop(base)
-            k8s_noop = bench.playbook("k8s_loop.yml", base)[0]
+            k8s_noop = bench.playbook("k8s_loop.yml", base).task
             bench.expect_state(base, "after the no-op runs")
 
             print("\n(b) %d of %d nodes changed" % (k, n))
             changed_task = []
-            for _ in range(MODULE_REPEATS):
+            for repeat in range(MODULE_REPEATS):
                 bench.module(base)  # back to the base state (exclusive removes the extra label)
-                seconds, _, result = bench.module(extra)
-                changed_task.append(seconds)
-            patched = sorted(name for name, node in result["nodes"].items() if node["patched"])
+                run = bench.module(extra)
+                changed_task.append(run.task)
+            patched = sorted(name for name, node in run.result["nodes"].items() if node["patched"])
             bench.check(patched == bench.changed_names, "module patched exactly the %d changed nodes" % k)
             bench.module(base)
             requests, result = bench.counted_module_run(extra)
@@ -261,7 +267,7 @@ def main() -> int:
             bench.module(base)
             kubectl_changed = bench.kubectl_loop(extra)
             bench.module(base)
-            k8s_changed = bench.playbook("k8s_loop.yml", extra)[0]
+            k8s_changed = bench.playbook("k8s_loop.yml", extra).task
             bench.expect_state(extra, "after the kubernetes.core.k8s loop")
         finally:
             bench.delete_nodes()

@@ -44,8 +44,8 @@ def make_nodes(core):
         names = []
         for index in range(len(created), len(created) + count):
             name = "%s-%d" % (prefix, index)
-            body = {"metadata": {"name": name, "labels": dict(FOREIGN, **{"kubernetes.io/hostname": name},
-                                                               **(labels or {}))}}
+            own = dict(FOREIGN, **{"kubernetes.io/hostname": name}, **(labels or {}))
+            body = {"metadata": {"name": name, "labels": own}}
             core.create_node(body)
             created.append(name)
             names.append(name)
@@ -109,12 +109,12 @@ class Ansible:
 
     def module(self, *options, kubeconfig=None, **args):
         """One node_labels task in a playbook; returns its result."""
-        report, _ = self.play([{"name": "labels", "sciplat.k8s.node_labels": args}], *options, kubeconfig=kubeconfig)
+        report = self.play([{"name": "labels", "sciplat.k8s.node_labels": args}], *options, kubeconfig=kubeconfig)[0]
         return report["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
     def adhoc(self, *options, kubeconfig=None, **args):
-        report, _ = self._run(["ansible", "localhost", "-m", "sciplat.k8s.node_labels", "-a", json.dumps(args),
-                               *options], kubeconfig)
+        report = self._run(["ansible", "localhost", "-m", "sciplat.k8s.node_labels", "-a", json.dumps(args),
+                            *options], kubeconfig)[0]
         return report["plays"][0]["tasks"][0]["hosts"]["localhost"]
 
 
