@@ -89,8 +89,10 @@ run_sanity() {
   fi
   # ansible-test resolves its working directory, so a symlinked tree is not enough: test a copy of
   # what git would ship (tracked and untracked-but-not-ignored files).
-  local copy="$SCIPLAT_CACHE/sanity/ansible_collections/sciplat/k8s"
-  rm -rf "$copy"
+  # One copy per run: developers may run sanity side by side.
+  local copy_root="$SCIPLAT_CACHE/sanity/run-$$"
+  local copy="$copy_root/ansible_collections/sciplat/k8s"
+  rm -rf "$copy_root"
   mkdir -p "$copy"
   (cd "$SCIPLAT_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$copy/")
   install_pip_bootstrap_for_ansible_test
@@ -101,6 +103,7 @@ run_sanity() {
   total=$(find "$copy/tests/output/junit" -name 'ansible-test-sanity-*.xml' 2>/dev/null | wc -l)
   bad=$(grep -l '<failure' "$copy"/tests/output/junit/ansible-test-sanity-*.xml 2>/dev/null | wc -l)
   [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
+  rm -rf "$copy_root"
   record sanity $((total - bad)) "$bad"
 }
 

@@ -15,8 +15,8 @@ NAMESPACE = "generated-secret-test"
 
 
 def kubectl_json(cluster, *args):
-    done = subprocess.run([str(cluster.kubectl), *args, "-o", "json"], env=dict(os.environ, **cluster.env), capture_output=True,
-                          text=True, check=False)
+    done = subprocess.run([str(cluster.kubectl), *args, "-o", "json"], env=dict(os.environ, **cluster.env),
+                          capture_output=True, text=True, check=False)
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
@@ -31,8 +31,8 @@ def play(*tasks):
 
 @pytest.fixture(scope="module")
 def namespace(k8s_cluster):
-    subprocess.run([str(k8s_cluster.kubectl), "create", "namespace", NAMESPACE], env=dict(os.environ, **k8s_cluster.env),
-                   capture_output=True, check=False)
+    subprocess.run([str(k8s_cluster.kubectl), "create", "namespace", NAMESPACE],
+                   env=dict(os.environ, **k8s_cluster.env), capture_output=True, check=False)
     yield NAMESPACE
     subprocess.run([str(k8s_cluster.kubectl), "delete", "namespace", NAMESPACE, "--wait=false"],
                    env=dict(os.environ, **k8s_cluster.env), capture_output=True, check=False)
