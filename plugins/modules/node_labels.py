@@ -86,6 +86,8 @@ options:
     default: 5
 notes:
   - Node names are the names C(kubectl get nodes) shows, which can differ from inventory host names.
+  - Quote values that YAML would read as numbers with a different spelling, such as C("1.10") (YAML reads
+    V(1.10) as the number 1.1).
   - The module needs C(list), C(get) and C(patch) on C(nodes) (cluster scope).
 seealso:
   - name: Labels and selectors

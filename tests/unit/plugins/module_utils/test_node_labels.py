@@ -383,3 +383,24 @@ def test_other_api_errors_are_not_retried_and_name_the_node():
         nl.reconcile(api_for(client), {'n1': {'worker': 'true'}, 'n2': {'worker': 'true'}})
     assert client.count('PATCH') == 1
     assert info.value.result['nodes']['n1']['patched'] is False
+
+
+def test_lost_connections_are_retried_then_reported_with_the_request():
+    urllib3 = pytest.importorskip('urllib3')
+    client = stand_in('n1')
+    original = client.call_api
+    drops = [urllib3.exceptions.ProtocolError('connection reset')]
+
+    def flaky(path, method, **kwargs):
+        if drops:
+            raise drops.pop()
+        return original(path, method, **kwargs)
+
+    client.call_api = flaky
+    api = api_for(client, retries=1)
+    assert [md['name'] for md in api.list()] == ['n1']
+    assert api.transient_retries == 1
+
+    drops[:] = [urllib3.exceptions.ProtocolError('reset'), urllib3.exceptions.ProtocolError('reset again')]
+    with pytest.raises(nl.NodeLabelsError, match='GET /api/v1/nodes: the API server could not be reached after 2 attempts'):
+        api.list()
