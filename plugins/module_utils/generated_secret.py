@@ -27,7 +27,7 @@ KEY_SPEC = dict(
 ARGUMENT_SPEC = dict(
     name=dict(type='str', required=True),
     namespace=dict(type='str', required=True),
-    keys=dict(type='list', elements='dict', options=KEY_SPEC, default=[]),
+    keys=dict(type='list', elements='dict', options=KEY_SPEC, default=[], no_log=False),
     labels=dict(type='dict', default={}),
     annotations=dict(type='dict', default={}),
     state=dict(type='str', default='present', choices=['present', 'absent']),

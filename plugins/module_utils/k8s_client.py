@@ -20,7 +20,7 @@ from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 try:
     import kubernetes
-    from kubernetes.client.rest import ApiException
+    from kubernetes.client.rest import ApiException  # noqa: F401 pylint: disable=unused-import  (re-exported)
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError:

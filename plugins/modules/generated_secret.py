@@ -18,14 +18,16 @@ description:
     values with M(kubernetes.core.k8s_info) under C(no_log) where a chart needs them in its values.
   - Labels and annotations are added or updated, never removed.
 author:
-  - sciplat.k8s developers
+  - sciplat.k8s developers (@sciplat)
 extends_documentation_fragment:
   - sciplat.k8s.k8s_auth
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports which keys would be generated without writing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows key names and fingerprints, C(<generated>) for keys a check run would generate.
 options:
