@@ -46,7 +46,7 @@ def status_yaml(node) -> dict:
 
 def kubectl(k8s_cluster, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(k8s_cluster.kubectl), f"--kubeconfig={k8s_cluster.kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def add_node_json(node, *args: str) -> dict:

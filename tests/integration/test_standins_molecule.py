@@ -22,6 +22,6 @@ def test_molecule_smoke_scenario(k8s_cluster):
     nodes.ensure_network()
     molecule = Path(sys.executable).parent / "molecule"
     result = subprocess.run([str(molecule), "test"], cwd=SCENARIO, env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, check=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     assert "verify: Executed: Successful" in result.stdout + result.stderr

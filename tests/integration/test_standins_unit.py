@@ -30,7 +30,7 @@ def root(tmp_path, monkeypatch):
 def run(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(LIB)}
     code = "import sys; from sciplat_standin import snap; sys.exit(snap.main(sys.argv[1], sys.argv[2:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_single_use_and_ttl_tokens(root):

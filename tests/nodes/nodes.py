@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Node containers for the tests: images, containers, inventories, ansible-playbook.
 
 Test-only (never shipped in the collection). The node image is a Debian bookworm root file
@@ -62,7 +62,7 @@ def podman(*args: str, check: bool = True, capture: bool = True, input: bytes | 
            timeout: float | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(["podman", *args], env=podman_env(), input=input, timeout=timeout,
                           stdout=subprocess.PIPE if capture else None,
-                          stderr=subprocess.PIPE if capture else None)
+                          stderr=subprocess.PIPE if capture else None, check=False)
     if check and proc.returncode != 0:
         err = proc.stderr.decode(errors="replace") if capture else ""
         raise RuntimeError(f"podman {' '.join(args)} failed ({proc.returncode}): {err.strip()}")
@@ -92,7 +92,7 @@ def _debootstrap(target: Path) -> None:
     cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE,
            str(target), MIRROR]
     log("running " + " ".join(cmd))
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:
         tail = proc.stdout.decode(errors="replace")[-4000:]
         raise RuntimeError(f"debootstrap failed ({proc.returncode}):\n{tail}")
@@ -228,7 +228,7 @@ class Node:
              timeout: float = 300) -> subprocess.CompletedProcess:
         args = ["exec", "-i"] + (["--user", user] if user else []) + [self.container, *cmd]
         proc = subprocess.run(["podman", *args], env=podman_env(), input=input, text=True,
-                              capture_output=True, timeout=timeout)
+                              capture_output=True, timeout=timeout, check=False)
         if check and proc.returncode != 0:
             raise RuntimeError(f"{self.hostname}: {' '.join(cmd)} exited {proc.returncode}\n"
                                f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
@@ -340,7 +340,7 @@ class NodeSet:
                "-i", str(inventory), str(playbook), *args]
         if extra_vars:
             cmd += ["-e", json.dumps(extra_vars)]
-        return subprocess.run(cmd, env=self.ansible_env(), text=True, capture_output=True, timeout=timeout)
+        return subprocess.run(cmd, env=self.ansible_env(), text=True, capture_output=True, timeout=timeout, check=False)
 
     def teardown(self) -> None:
         """Remove the containers and what their stand-ins left in the shared API server."""

@@ -131,7 +131,7 @@ def consume_token(token: str) -> bool:
         valid = False
         keep = []
         for line in lines:
-            value, _, expiry = line.partition("|")
+            value, dummy, expiry = line.partition("|")
             if expiry and float(expiry) < now:
                 continue
             if value == token and not valid:
@@ -146,7 +146,7 @@ def consume_token(token: str) -> bool:
 # ---------------------------------------------------------------- shared state
 
 def new_state(minor: int, addons_state: dict) -> dict:
-    ip, _ = common.ips()
+    ip = common.ips()[0]
     me = {"hostname": common.hostname(), "address": f"{ip}:{common.DQLITE_PORT}", "id": dqlite_id(),
           "role": "voter"}
     return {"members": [me], "workers": [], "addons": addons_state, "minor": minor}
@@ -191,7 +191,7 @@ class SharedState:
     def update(self, change) -> dict:
         """Apply `change(state)` with optimistic concurrency (retries on conflict)."""
         self.load()
-        for _ in range(20):
+        for dummy in range(20):
             obj = self.client.get(self.path)
             if obj is None:
                 raise ApiError(404, f"cluster state {self.cluster_id} not found")
@@ -256,7 +256,7 @@ def handle_join(request: dict, peer_ip: str) -> dict:
         raise JoinRefused(501, "the cluster is not HA-capable (dqlite is not running)")
     if int(request.get("port", common.AGENT_PORT)) != common.AGENT_PORT:
         raise JoinRefused(502, f"the joining node's cluster agent port must be {common.AGENT_PORT}")
-    _, my_ips = common.ips()
+    my_ips = common.ips()[1]
     if peer_ip in my_ips:
         raise JoinRefused(503, f"the joining node ({peer_ip}) has the same IP address as the control plane")
     hostname = str(request.get("hostname", "")).lower()
@@ -281,8 +281,8 @@ def handle_join(request: dict, peer_ip: str) -> dict:
 
     state = shared.update(add)
     register_node(shared.client, hostname, peer_ip, worker)
-    return {"cluster_id": shared.cluster_id, "voters": [m["address"] for m in state["members"]
-                                                         if m["role"] == "voter"],
+    voters = [member["address"] for member in state["members"] if member["role"] == "voter"]
+    return {"cluster_id": shared.cluster_id, "voters": voters,
             "members": state["members"], "hostname_override": peer_ip, "apiport": "16443",
             "ca_key": None if worker else "(test double: no CA key)"}
 
@@ -331,9 +331,9 @@ def serve_agent() -> None:
 
 def ensure_own_node() -> None:
     """What a starting kubelet does: register this node's Node object if it is missing."""
-    ip, _ = common.ips()
+    ip = common.ips()[0]
     worker = common.has_lock("clustered.lock")
-    for _ in range(30):
+    for dummy in range(30):
         try:
             client = Client()
             if client.get(f"/api/v1/nodes/{common.hostname()}") is None:
@@ -352,7 +352,7 @@ def parse_connection(connection: str, minor: int) -> tuple[str, int, str, str | 
     parts = connection.split("/")
     if len(parts) < 2 or ":" not in parts[0]:
         _invalid(f"expected <address>:<port>/<token>[/<fingerprint>], got {connection}")
-    host, _, port = parts[0].rpartition(":")
+    host, dummy, port = parts[0].rpartition(":")
     token = parts[1]
     check = parts[2] if len(parts) > 2 else None
     if minor >= 29:

@@ -178,4 +178,3 @@ def wait(predicate, timeout: float, interval: float = 1.0) -> bool:
         if timeout and time.monotonic() >= deadline:
             return False
         time.sleep(interval)
-

@@ -73,7 +73,7 @@ def is_ready() -> bool:
         node = client.get(f"/api/v1/nodes/{common.hostname()}")
         if node is None:
             # a kubelet re-registers its Node when it has been deleted
-            ip, _ = common.ips()
+            ip = common.ips()[0]
             kube.register_node(client, common.hostname(), ip, is_worker())
             return False
         return kube.node_ready(node)
@@ -269,7 +269,7 @@ def cmd_leave(argv: list[str]) -> int:
         common.out("This node is the only voter of the cluster and other nodes depend on it.",
                    "Remove the other nodes first or add more control plane nodes.")
         return 3
-    ip, _ = common.ips()
+    ip = common.ips()[0]
     shared.update(lambda s: cluster.remove_member(s, hostname=me, address=ip))
     for name in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
         common.set_lock(name, False)

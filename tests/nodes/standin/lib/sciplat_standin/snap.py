@@ -86,7 +86,7 @@ def _payload_install(revision: int) -> None:
                         ("k8s-dqlite", ["--storage-dir=${SNAP_DATA}/var/kubernetes/backend/"])):
         (data / "args" / name).write_text("".join(f"{line}\n" for line in lines))
     (data / "credentials/cluster-tokens.txt").touch(mode=0o600)
-    ip, _ = common.ips()
+    ip = common.ips()[0]
     cluster.make_certificate(ip)
     if common.on_real_root():
         subprocess.run(["groupadd", "--force", "microk8s"], check=False, capture_output=True)
@@ -302,7 +302,7 @@ def _notes(snap: dict) -> str:
 
 
 def cmd_list(argv: list[str]) -> int:
-    _, names = _split_opts(argv, set())
+    names = _split_opts(argv, set())[1]
     snaps = state()["snaps"]
     selected = [n for n in (names or sorted(snaps)) if n in snaps]
     if not selected:
@@ -321,7 +321,7 @@ def cmd_list(argv: list[str]) -> int:
 
 
 def cmd_info(argv: list[str]) -> int:
-    _, names = _split_opts(argv, set())
+    names = _split_opts(argv, set())[1]
     snaps = state()["snaps"]
     for index, name in enumerate(names):
         if name != common.SNAP:
