@@ -78,6 +78,7 @@ SERVER = f"https://127.0.0.1:{API_PORT}"
 NODES_SERVER = f"https://{NODE_GATEWAY}:{API_PORT}"
 CLUSTER_NAME = "sciplat-test"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
+LOG_ROTATE_BYTES = 50 * 1024 * 1024
 
 # Go >= 1.27 turns encoding/json v2 on, which breaks the API server's OpenAPI; the experiment
 # name is valid (and a no-op) on 1.26 too. GOTOOLCHAIN=local keeps "the machine's Go": a
@@ -159,7 +160,7 @@ def _command_text(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
     return f"cd {shlex.quote(str(cwd))} && {assignments} {shlex.join(cmd)}"
 
 
-def run_go(what: str, cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
+def run_go(what: str, cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> None:
     """Runs a go command, reporting progress while it runs; fails with the exact command."""
     env_delta = {**GO_ENV, **(extra_env or {})}
     command_text = _command_text(cmd, cwd, env_delta)
@@ -179,7 +180,6 @@ def run_go(what: str, cmd: list[str], cwd: Path, extra_env: dict[str, str] | Non
             except subprocess.TimeoutExpired:
                 packages = sum(1 for _ in open(log_file, encoding="utf-8", errors="replace"))
                 log(f"{what}: still building, {time.monotonic() - started:.0f} s, {packages} packages compiled")
-    output = log_file.read_text(encoding="utf-8", errors="replace")
     if proc.returncode != 0:
         raise ClusterError(
             f"{what}: go failed with exit code {proc.returncode}\n"
@@ -187,20 +187,22 @@ def run_go(what: str, cmd: list[str], cwd: Path, extra_env: dict[str, str] | Non
             f"output (last lines, full log in {log_file}):\n{tail(log_file, 60)}"
         )
     log(f"{what}: done in {time.monotonic() - started:.0f} s")
-    return output
 
 
 def go_module_info(module: str, version: str) -> dict:
     """Asks the Go module proxy for a module (downloading it) and returns `go mod download -json`."""
+    cmd = ["go", "mod", "download", "-json", f"{module}@{version}"]
     with tempfile.TemporaryDirectory() as outside_any_module:
-        output = run_go(
-            f"download-{module.replace('/', '_')}",
-            ["go", "mod", "download", "-json", f"{module}@{version}"],
-            Path(outside_any_module),
-        )
-    info = json.loads(output)
-    if info.get("Error"):
-        raise ClusterError(f"go mod download {module}@{version}: {info['Error']}")
+        done = subprocess.run(cmd, cwd=outside_any_module, env={**os.environ, **GO_ENV},
+                              capture_output=True, text=True, check=False)
+    try:
+        info = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        info = {}
+    if done.returncode != 0 or info.get("Error") or "Dir" not in info:
+        raise ClusterError(f"the Go module proxy did not deliver {module}@{version}\n"
+                           f"command: {_command_text(cmd, Path(outside_any_module), GO_ENV)}\n"
+                           f"error: {info.get('Error') or done.stderr.strip()}")
     return info
 
 
@@ -351,7 +353,11 @@ class Pki:
         self.dir = directory
 
     def ensure(self) -> None:
-        from cryptography.hazmat.primitives.asymmetric import rsa
+        try:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+        except ImportError as error:
+            raise ClusterError("the Python package `cryptography` is missing: run with the project's venv "
+                               "(bash scripts/setup.sh, then source .venv/bin/activate)") from error
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
         from cryptography.x509.oid import ExtendedKeyUsageOID
 
@@ -586,8 +592,9 @@ class Cluster:
                     *self._component_auth("controller-manager"),
                     f"--cert-dir={state / 'kube-controller-manager'}",
                     "--bind-address=127.0.0.1", f"--secure-port={CONTROLLER_MANAGER_PORT}",
-                    # kwok renews leases but the node lifecycle controller would still taint
-                    # nodes whose simulated kubelet is briefly late; no real kubelet runs here.
+                    # No kubelet runs here: node health is whatever kwok writes, and the node
+                    # lifecycle controller would taint and evict on a late simulated heartbeat
+                    # or whenever kwok is not running.
                     "--controllers=*,-nodelifecycle",
                     f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
                     f"--cluster-signing-cert-file={pki / 'ca.crt'}", f"--cluster-signing-key-file={pki / 'ca.key'}",
@@ -672,16 +679,20 @@ class Cluster:
                     raise ClusterError(f"{component.name}: port {port} is taken by a process that is not "
                                        f"this cluster's:\n{self._port_users(port)}")
         log_path = self.logs / f"{component.name}.log"
+        if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
+            log_path.replace(log_path.with_suffix(".log.1"))
+        argv = [str(component.binary), *component.args]
         with open(log_path, "a", encoding="utf-8") as out:
-            out.write(f"\n=== {datetime.datetime.now().isoformat()} {shlex.join([str(component.binary), *component.args])}\n")
-            out.flush()
-            # A session of its own: the control plane outlives the command or test run that started it.
-            proc = subprocess.Popen(
-                [str(component.binary), *component.args], cwd=self.state, stdin=subprocess.DEVNULL,
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                env={**os.environ, **dict(component.env)},
-            )
-        self._pid_file(component).write_text(str(proc.pid), encoding="utf-8")
+            out.write(f"\n=== {datetime.datetime.now().isoformat()} {shlex.join(argv)}\n")
+        # sh puts the component in the background of a session of its own and prints its pid:
+        # the component outlives this Python process, which waits for sh only, so that no
+        # zombie or "still running" warning is left behind in a long pytest session.
+        launcher = subprocess.run(
+            ["sh", "-c", 'log=$1; shift; "$@" </dev/null >>"$log" 2>&1 & echo $!', "sh", str(log_path), *argv],
+            cwd=self.state, env={**os.environ, **dict(component.env)}, capture_output=True, text=True,
+            start_new_session=True, check=True,
+        )
+        self._pid_file(component).write_text(launcher.stdout.strip(), encoding="utf-8")
 
     def _wait_healthy(self, component: Component) -> None:
         deadline = time.monotonic() + component.timeout

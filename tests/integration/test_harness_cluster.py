@@ -153,10 +153,13 @@ def test_service_account_token_authenticates_and_rbac_denies(api, namespace, k8s
 
     token = core.create_namespaced_service_account_token("reader", namespace, client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
-    as_reader = client.Configuration(host=k8s_cluster.server)
-    as_reader.ssl_ca_cert = str(k8s_cluster.ca_cert)
-    as_reader.api_key = {"authorization": f"Bearer {token}"}
-    with client.ApiClient(as_reader) as reader_api:
+    def bearer(token: str) -> client.ApiClient:
+        configuration = client.Configuration(host=k8s_cluster.server)
+        configuration.ssl_ca_cert = str(k8s_cluster.ca_cert)
+        configuration.api_key = {"authorization": f"Bearer {token}"}
+        return client.ApiClient(configuration)
+
+    with bearer(token) as reader_api:
         review = client.AuthenticationV1Api(reader_api).create_self_subject_review(
             client.V1SelfSubjectReview())
         assert review.status.user_info.username == f"system:serviceaccount:{namespace}:reader"
@@ -171,10 +174,7 @@ def test_service_account_token_authenticates_and_rbac_denies(api, namespace, k8s
             assert denied.value.status == 403
     assert core.read_namespaced_config_map("visible", namespace).metadata.name == "visible"
 
-    bogus = client.Configuration(host=k8s_cluster.server)
-    bogus.ssl_ca_cert = str(k8s_cluster.ca_cert)
-    bogus.api_key = {"authorization": f"Bearer {token[:-4]}AAAA"}
-    with client.ApiClient(bogus) as bogus_api, pytest.raises(ApiException) as rejected:
+    with bearer(token[:-4] + "AAAA") as bogus_api, pytest.raises(ApiException) as rejected:
         client.CoreV1Api(bogus_api).list_namespaced_config_map(namespace)
     assert rejected.value.status == 401
 
@@ -250,3 +250,22 @@ def test_kubernetes_core_k8s_info_uses_k8s_auth_kubeconfig(api, namespace, k8s_c
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
     assert [resource["data"] for resource in result["resources"]] == [{"answer": "42"}]
+
+
+def test_cli_start_is_a_no_op_and_env_feeds_a_shell(k8s_cluster):
+    script = Path(__file__).resolve().parent.parent / "cluster" / "testcluster.py"
+    again = subprocess.run([sys.executable, str(script), "start"], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert again.returncode == 0, again.stderr
+    assert "already running and healthy" in again.stderr
+    status = subprocess.run([sys.executable, str(script), "status"], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert status.returncode == 0
+    assert [line.split()[1] for line in status.stdout.splitlines()] == ["healthy"] * 5
+
+    shell = subprocess.run(
+        ["bash", "-c", f'eval "$({sys.executable} {script} env)" && command -v helm kubectl && '
+                       'test "$K8S_AUTH_KUBECONFIG" = "$KUBECONFIG" && kubectl get --raw /readyz'],
+        capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.splitlines() == [str(k8s_cluster.helm), str(k8s_cluster.kubectl), "ok"]
