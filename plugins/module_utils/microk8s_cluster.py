@@ -451,7 +451,7 @@ def _leave(module, cli):
         facts = membership_facts(cli, params['ready_timeout'])
     except Microk8sError as exc:
         module.fail_json(**exc.fail_kwargs())
-    result = dict(changed=False, node_name=facts['node_name'])
+    result = dict(changed=False, node_name=facts['node_name'], clustered=facts['clustered'])
     if not facts['installed']:
         module.exit_json(msg='microk8s is not installed: not in a cluster', **result)
     if not facts['worker'] and not facts['running']:

@@ -77,6 +77,11 @@ node_name:
   returned: without O(node), when microk8s answered
   type: str
   sample: worker2
+clustered:
+  description: Whether the node was in a cluster when the module started (what it leaves).
+  returned: without O(node)
+  type: bool
+  sample: true
 node:
   description: The node removed from the cluster.
   returned: with O(node)

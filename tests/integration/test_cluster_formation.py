@@ -1,0 +1,302 @@
+"""Cluster formation end to end: playbooks/cluster.yml and playbooks/upgrade.yml on node containers.
+
+The nodes run the microk8s TEST DOUBLE (tests/nodes/standin: snap, microk8s CLI and cluster
+agent with the documented outputs and exit codes); their Nodes live in the real API server of
+tests/cluster. The tests of the federation scenario run in file order on one set of containers:
+check mode on fresh machines, a 1+2 join, an idempotent rerun, a worker added to the running
+cluster, joins after a spent token, a Node the inventory does not know, the removal of a worker and
+a rolling upgrade. Host names carry the prefix "fm" so that they never collide with the Nodes of
+other tests sharing the API server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from playbooks import run_playbook
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_PLAYBOOK = ROOT / "playbooks/cluster.yml"
+UPGRADE_PLAYBOOK = ROOT / "playbooks/upgrade.yml"
+D = "/var/snap/microk8s/current"
+CP = "microk8s_control_plane"
+WORKERS = "microk8s_workers"
+
+# Inventory variables of the tests: the containers run as root, microk8s on a pinned channel, API
+# access through K8S_AUTH_KUBECONFIG (set by the test cluster's environment).
+GROUP_VARS = {
+    "microk8s_channel": "1.32/stable",
+    "microk8s_admin_user": "",
+    "microk8s_addons": [{"name": "dns"}, {"name": "hostpath-storage"}],
+    "microk8s_cluster_ready_timeout": 60,
+}
+RESCUED = re.compile(r"^(?P<host>\S+)\s*:.*rescued=(?P<rescued>\d+)", re.MULTILINE)
+
+
+def kubectl(k8s_cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([str(k8s_cluster.kubectl), f"--kubeconfig={k8s_cluster.kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=60, check=check)
+
+
+def nodes_in_api(k8s_cluster) -> dict[str, dict]:
+    items = json.loads(kubectl(k8s_cluster, "get", "nodes", "-o", "json").stdout)["items"]
+    return {item["metadata"]["name"]: item for item in items}
+
+
+def is_worker(node) -> bool:
+    return node.exec("test", "-e", f"{D}/var/lock/clustered.lock").returncode == 0
+
+
+def ha_addresses(node) -> list[str]:
+    status = yaml.safe_load(node.exec("microk8s", "status", "--format", "yaml").stdout)
+    return [entry["address"] for entry in status["high-availability"]["nodes"]]
+
+
+def channel(node) -> str:
+    lines = node.exec("snap", "list", "microk8s").stdout.splitlines()
+    return lines[1].split()[3] if len(lines) > 1 else ""
+
+
+def issued_tokens(node) -> list[str]:
+    """The join tokens the control plane holds (tokens with a lifetime stay until they expire)."""
+    text = node.exec("cat", f"{D}/credentials/cluster-tokens.txt").stdout
+    return [line.split("|")[0] for line in text.splitlines() if line.strip()]
+
+
+class Cluster:
+    """One set of node containers with the inventories of the federation scenario."""
+
+    def __init__(self, node_set, workdir: Path, k8s_cluster):
+        self.nodes = node_set
+        self.workdir = workdir
+        self.k8s = k8s_cluster
+        self.env = node_set.ansible_env()
+
+    def node(self, name):
+        return self.nodes.node(name)
+
+    def inventory(self, control_planes, workers, host_vars=None, group_vars=None, name="hosts.json") -> Path:
+        return self.nodes.inventory(self.workdir / name, groups={CP: control_planes, WORKERS: workers},
+                                    host_vars=host_vars, group_vars={**GROUP_VARS, **(group_vars or {})})
+
+    def play(self, inventory, *args, playbook=CLUSTER_PLAYBOOK, expect_rc=0, extra_vars=None):
+        return run_playbook(playbook, self.env, *args, workdir=self.workdir, inventory=inventory,
+                            extra_vars=extra_vars, expect_rc=expect_rc)
+
+
+@pytest.fixture(scope="module")
+def federation(module_node_factory, k8s_cluster, tmp_path_factory):
+    node_set = module_node_factory(["fmmaster", "fmworker1", "fmworker2"])
+    cluster = Cluster(node_set, tmp_path_factory.mktemp("federation"), k8s_cluster)
+    yield cluster
+    kubectl(k8s_cluster, "delete", "node", "--ignore-not-found", "fmstranger", check=False)
+
+
+def federation_inventory(cluster, workers=("fmworker1", "fmworker2"), **kwargs):
+    return cluster.inventory(["fmmaster"], list(workers), **kwargs)
+
+
+def changed_tasks(output: str) -> list[str]:
+    """'task name: host' for every change a run reports, for assertion messages."""
+    found, task = [], None
+    for line in output.splitlines():
+        banner = re.match(r"TASK \[(.*)\]", line)
+        if banner:
+            task = banner.group(1)
+        elif line.startswith("changed: "):
+            found.append(f"{task}: {line.split(']')[0][10:]}")
+    return found
+
+
+def task_section(output: str, task: str) -> str:
+    """The lines printed for one task (up to the next TASK banner)."""
+    start = output.index(f": {task}]")
+    end = output.find("\nTASK [", start)
+    return output[start:end if end != -1 else len(output)]
+
+
+# --------------------------------------------------------------------------------------------
+# Federation scenario (seed 001: one master, workers), in order
+
+
+def test_check_mode_on_fresh_machines_predicts_joins_and_changes_nothing(federation):
+    run = federation.play(federation_inventory(federation), "--check", "-v")
+    plan = task_section(run.output, "Work out which nodes have to join (check mode, nothing changes)")
+    for worker in ("fmworker1", "fmworker2"):
+        assert re.search(rf"changed: \[{worker}\].*would join as worker", plan), plan
+    joins = task_section(run.output, "Join the cluster as control plane or worker")
+    assert "changed: [fmworker1]" in joins and "changed: [fmworker2]" in joins
+    for name in ("fmmaster", "fmworker1", "fmworker2"):
+        node = federation.node(name)
+        assert node.exec("snap", "list", "microk8s").returncode == 1, f"{name}: check mode installed microk8s"
+        assert not is_worker(node)
+    assert not {"fmmaster", "fmworker1", "fmworker2"} & set(nodes_in_api(federation.k8s))
+
+
+def test_master_and_two_workers_form_the_cluster(federation):
+    run = federation.play(federation_inventory(federation))
+    master = federation.node("fmmaster")
+    for worker in ("fmworker1", "fmworker2"):
+        assert is_worker(federation.node(worker)), f"{worker} did not join as a worker"
+    # workers are not datastore members: the master stays the only voter
+    assert ha_addresses(master) == [f"{master.ip}:19001"]
+    nodes = nodes_in_api(federation.k8s)
+    assert nodes["fmmaster"]["metadata"]["labels"]["master"] == "true"
+    for worker in ("fmworker1", "fmworker2"):
+        labels = nodes[worker]["metadata"]["labels"]
+        assert labels["worker"] == "true"
+        assert labels["node.kubernetes.io/microk8s-worker"] == "microk8s-worker"
+    # the join token never reaches the output
+    tokens = issued_tokens(master)
+    assert tokens and all(len(token) >= 32 for token in tokens)
+    for token in tokens:
+        assert token not in run.output
+    assert re.search(r'"msg": "1 voter\(s\) ' + re.escape(master.ip), run.output)
+
+
+def test_rerun_changes_nothing(federation):
+    run = federation.play(federation_inventory(federation))
+    assert run.changed == 0, changed_tasks(run.output)
+    assert "skipping: [fmmaster]" in task_section(run.output, "Create a join token on the first control plane")
+
+
+def test_check_mode_on_the_formed_cluster_predicts_nothing(federation):
+    run = federation.play(federation_inventory(federation), "--check")
+    assert run.changed == 0, changed_tasks(run.output)
+
+
+def test_a_worker_joins_the_running_cluster(federation):
+    federation.nodes.start(["fmworker3"])
+    run = federation.play(federation_inventory(federation, ("fmworker1", "fmworker2", "fmworker3")))
+    assert is_worker(federation.node("fmworker3"))
+    assert nodes_in_api(federation.k8s)["fmworker3"]["metadata"]["labels"]["worker"] == "true"
+    assert run.recap["fmworker1"]["changed"] == 0 and run.recap["fmworker2"]["changed"] == 0
+    joins = task_section(run.output, "Join the cluster as control plane or worker")
+    assert "changed: [fmworker3]" in joins and "changed: [fmworker1]" not in joins
+
+
+def test_joins_after_a_spent_single_use_token_retry_with_a_fresh_one(federation):
+    # ttl 0: one single-use token for the run; the first join spends it, the second is refused
+    # (HTTP 500, invalid token) and retries once with a fresh token.
+    federation.nodes.start(["fmworker4", "fmworker5"])
+    workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
+    run = federation.play(federation_inventory(federation, workers, group_vars={"microk8s_cluster_token_ttl": 0}),
+                          "-v")
+    assert is_worker(federation.node("fmworker4")) and is_worker(federation.node("fmworker5"))
+    rescued = {m["host"]: int(m["rescued"]) for m in RESCUED.finditer(run.output)}
+    assert rescued["fmworker4"] == 0 and rescued["fmworker5"] == 1, rescued
+    refused = task_section(run.output, "Join the cluster as control plane or worker")
+    assert re.search(r"fatal: \[fmworker5\].*token_invalid", refused)
+    assert "invalid, expired or already spent" in refused
+    assert "changed: [fmworker5]" in task_section(run.output, "Join again with the fresh token")
+
+
+def test_a_node_the_inventory_does_not_name_is_reported_and_kept(federation):
+    stranger = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "fmstranger"}}
+    subprocess.run([str(federation.k8s.kubectl), f"--kubeconfig={federation.k8s.kubeconfig}", "create", "-f", "-"],
+                   input=json.dumps(stranger), capture_output=True, text=True, check=True, timeout=60)
+    workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
+    run = federation.play(federation_inventory(federation, workers))
+    report = task_section(run.output, "Report Nodes the inventory does not name (never removed by this role)")
+    assert "fmstranger" in report
+    assert not re.search(r"\bfm(master|worker\d)\b", report.split("names:", 1)[1].split(".")[0])
+    assert "fmstranger" in nodes_in_api(federation.k8s)
+    failing = federation.play(federation_inventory(federation, workers,
+                                                   group_vars={"microk8s_cluster_fail_on_unknown_nodes": True}),
+                              expect_rc=2)
+    assert "Unknown Nodes in the cluster: " in failing.output and "fmstranger" in failing.output
+    assert "fmstranger" in nodes_in_api(federation.k8s)
+
+
+def test_a_worker_marked_absent_is_drained_leaves_and_is_removed(federation):
+    workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
+    inventory = federation_inventory(federation, workers, host_vars={"fmworker2": {"microk8s_cluster_state": "absent"}})
+    run = federation.play(inventory)
+    worker2 = federation.node("fmworker2")
+    assert not is_worker(worker2), "fmworker2 still holds clustered.lock"
+    assert "fmworker2" not in nodes_in_api(federation.k8s)
+    assert "changed: [fmworker2]" in task_section(run.output, "Make the nodes marked absent leave the cluster")
+    assert "changed: [fmworker2 -> fmmaster]" in task_section(run.output, "Remove the departed nodes on the first control plane")
+    for name in ("fmworker1", "fmworker3"):
+        assert is_worker(federation.node(name))
+
+
+def test_ha_preflight_refuses_two_or_four_control_planes_before_any_change(federation):
+    before = {name: is_worker(federation.node(name)) for name in ("fmworker1", "fmworker3", "fmworker4")}
+    inventory = federation.inventory(["fmmaster", "fmworker1"], ["fmworker3"], group_vars={"microk8s_cluster_ha": True},
+                                     name="ha2.json")
+    run = federation.play(inventory, expect_rc=2)
+    assert ("microk8s_cluster_ha is true but group 'microk8s_control_plane' has 2 control plane(s) to keep "
+            "(fmmaster, fmworker1)") in run.output
+    assert "Add 1 control plane(s)" in run.output
+    assert run.changed == 0
+    inventory = federation.inventory(["fmmaster", "fmworker1", "fmworker3", "fmworker4"], [],
+                                     group_vars={"microk8s_cluster_ha": True}, name="ha4.json")
+    run = federation.play(inventory, expect_rc=2)
+    assert "has 4 control plane(s) to keep" in run.output and "odd number of voters" in run.output
+    assert run.changed == 0
+    assert before == {name: is_worker(federation.node(name)) for name in before}
+
+
+def test_rolling_upgrade_moves_every_node_and_uncordons_it(federation):
+    workers = ("fmworker1", "fmworker3", "fmworker4", "fmworker5")
+    inventory = federation.inventory(["fmmaster"], list(workers), name="upgrade.json")
+    run = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.33/stable"})
+    order = re.findall(r"TASK \[Move microk8s to the new channel\] \*+\n(?:changed|ok): \[(\S+)\]", run.output)
+    assert order == ["fmmaster", *workers], order
+    nodes = nodes_in_api(federation.k8s)
+    for name in ("fmmaster", *workers):
+        assert channel(federation.node(name)) == "1.33/stable"
+        assert not nodes[name]["spec"].get("unschedulable"), f"{name} stayed cordoned"
+        assert "k8s.sciplat.io/upgrade-cordoned" not in nodes[name]["metadata"].get("annotations", {})
+    again = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.33/stable"})
+    assert again.changed == 0, changed_tasks(again.output)
+
+
+def test_upgrade_refuses_a_downgrade_before_touching_a_node(federation):
+    inventory = federation.inventory(["fmmaster"], ["fmworker1"], name="downgrade.json")
+    run = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.32/stable"},
+                          expect_rc=2)
+    assert "does not\ndowngrade" in run.output or "does not downgrade" in run.output
+    assert run.changed == 0
+    assert channel(federation.node("fmmaster")) == "1.33/stable"
+
+
+def test_upgrade_stops_at_the_first_failing_node(federation):
+    # fmworker3's Node disappears from the cluster: its upgrade fails, fmworker4 and fmworker5 are not touched.
+    kubectl(federation.k8s, "delete", "node", "fmworker3")
+    inventory = federation.inventory(["fmmaster"], ["fmworker1", "fmworker3", "fmworker4", "fmworker5"],
+                                     name="upgrade-fail.json")
+    run = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.34/stable"},
+                          expect_rc=2)
+    assert "The cluster has no Node fmworker3" in run.output
+    assert channel(federation.node("fmmaster")) == "1.34/stable"
+    assert channel(federation.node("fmworker1")) == "1.34/stable"
+    for untouched in ("fmworker3", "fmworker4", "fmworker5"):
+        assert channel(federation.node(untouched)) == "1.33/stable", untouched
+
+
+# --------------------------------------------------------------------------------------------
+# HA: three control planes
+
+
+def test_three_control_planes_form_an_ha_cluster(node_factory, k8s_cluster, tmp_path):
+    node_set = node_factory(["fmcp1", "fmcp2", "fmcp3"])
+    cluster = Cluster(node_set, tmp_path, k8s_cluster)
+    inventory = cluster.inventory(["fmcp1", "fmcp2", "fmcp3"], [], group_vars={"microk8s_cluster_ha": True})
+    run = cluster.play(inventory)
+    expected = sorted(f"{cluster.node(name).ip}:19001" for name in ("fmcp1", "fmcp2", "fmcp3"))
+    for name in ("fmcp1", "fmcp2", "fmcp3"):
+        assert sorted(ha_addresses(cluster.node(name))) == expected, name
+        assert not is_worker(cluster.node(name))
+    assert re.search(r'"msg": "3 voter\(s\) .*highly available: True', run.output)
+    labels = nodes_in_api(k8s_cluster)
+    assert all(labels[name]["metadata"]["labels"]["master"] == "true" for name in ("fmcp1", "fmcp2", "fmcp3"))
+    again = cluster.play(inventory)
+    assert again.changed == 0, changed_tasks(again.output)
