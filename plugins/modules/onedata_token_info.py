@@ -19,7 +19,7 @@ description:
   - Returns public facts only (type, expiry, spaces, providers and a fingerprint), never the token, so roles can
     validate a token before passing it on, for example to a Helm chart.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s developers (@sciplat)
 extends_documentation_fragment:
   - sciplat.k8s.onedata
 options:
@@ -30,9 +30,11 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Only reads; behaves the same in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: sciplat.k8s.onedata_token_secret

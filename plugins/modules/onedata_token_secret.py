@@ -19,7 +19,7 @@ description:
     are merged into the existing ones; the data keys are owned by this module.
   - Never returns or shows the token or the other values; results and diffs show key names and fingerprints.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s developers (@sciplat)
 extends_documentation_fragment:
   - sciplat.k8s.k8s_auth
   - sciplat.k8s.onedata
@@ -86,9 +86,13 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Validates and compares as usual, and reports what would change without writing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: The diff shows data keys with fingerprints, labels and annotations; never a value.
 notes:
   - O(token), O(provider_host) and O(space_id) are required with O(state=present); with O(state=absent) only the
     name and namespace matter.
@@ -235,7 +239,7 @@ def main():
         namespace=dict(type='str', default='default'),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         oneclient_options=dict(type='str', default=''),
-        secret_keys=dict(type='dict', default={}, options=dict(
+        secret_keys=dict(type='dict', default={}, no_log=False, options=dict(
             host=dict(type='str', default='host', no_log=False),
             token=dict(type='str', default='onedata_token', no_log=False),
             space_id=dict(type='str', default='space_id'),

@@ -186,8 +186,8 @@ def test_online_check_refuses_before_writing(k8s_cluster, namespace, onezone, tm
 def test_absent(k8s_cluster, namespace, onezone, tmp_path):
     token = onezone.issue()
     run_playbook(play(secret_task("doomed", "tok")), k8s_cluster.env, workdir=tmp_path, extra_vars={"tok": token})
-    gone = {"name": "remove", "sciplat.k8s.onedata_token_secret": dict(name="doomed", namespace=NAMESPACE,
-                                                                        state="absent")}
+    gone = {"name": "remove",
+            "sciplat.k8s.onedata_token_secret": dict(name="doomed", namespace=NAMESPACE, state="absent")}
     assert run_playbook(play(gone), k8s_cluster.env, "--diff", workdir=tmp_path).changed == 1
     assert get_secret(k8s_cluster, "doomed") is None
     assert run_playbook(play(gone), k8s_cluster.env, workdir=tmp_path).changed == 0
