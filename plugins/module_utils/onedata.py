@@ -21,7 +21,6 @@ __metaclass__ = type
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 import socket
@@ -39,6 +38,12 @@ from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_client import (
     api_error_message,
     require_kubernetes,
 )
+from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_secrets import (
+    decode_data,
+    encode_data,
+    fingerprint,
+    redact_data,
+)
 
 try:
     from kubernetes.client import CoreV1Api
@@ -54,7 +59,6 @@ except ImportError:
 TOKEN_MIN_LENGTH = 64
 TOKEN_MAX_LENGTH = 1048576
 SIGNATURE_BYTES = 32
-FINGERPRINT_HEX_CHARS = 8
 
 # csi-onedata reads exactly these keys from the Secret named by nodePublishSecretRef.
 DEFAULT_SECRET_KEYS = dict(
@@ -106,20 +110,6 @@ class OnezoneError(OnedataError):
 # ---------------------------------------------------------------------------------------------
 # Redaction
 # ---------------------------------------------------------------------------------------------
-
-def fingerprint(value):
-    """``sha256:`` and the first hex digits of the value's SHA-256: enough to tell values apart."""
-    if value is None:
-        return None
-    if not isinstance(value, bytes):
-        value = value.encode('utf-8')
-    return 'sha256:' + hashlib.sha256(value).hexdigest()[:FINGERPRINT_HEX_CHARS]
-
-
-def redact_data(data):
-    """Secret data (decoded) as key -> fingerprint."""
-    return dict((key, fingerprint(value)) for key, value in sorted((data or {}).items()))
-
 
 def scrub(text, secrets):
     """Remove every secret from a text that came from elsewhere (a server's error description)."""
@@ -616,21 +606,6 @@ def secret_data(keys, provider_host, token, space_id, oneclient_options):
         names['space_id']: space_id,
         names['oneclient_options']: oneclient_options or '',
     }
-
-
-def decode_data(data):
-    """Base64 ``data`` of a Secret as text; undecodable values compare as different."""
-    decoded = {}
-    for key, value in (data or {}).items():
-        try:
-            decoded[key] = base64.b64decode(value).decode('utf-8')
-        except (binascii.Error, ValueError, TypeError):
-            decoded[key] = None
-    return decoded
-
-
-def encode_data(data):
-    return dict((key, base64.b64encode(value.encode('utf-8')).decode('ascii')) for key, value in data.items())
 
 
 def secret_delta(existing, desired):

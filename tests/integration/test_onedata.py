@@ -7,9 +7,6 @@ writes nothing, the online check refuses bad tokens before any write, and neithe
 
 from __future__ import annotations
 
-import base64
-import json
-import subprocess
 import time
 
 import pytest
@@ -19,48 +16,30 @@ from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     OTHER_SPACE_ID,
     PROVIDER_DOMAIN,
     SPACE_ID,
-    running_fake_onezone,
 )
 from ansible_collections.sciplat.k8s.tests.fakes.onezone.tokens import make_token
+from onedata_support import (  # noqa: F401  (onezone: a fixture)
+    assert_no_token,
+    decoded,
+    kubectl,
+    kubectl_json,
+    onezone,
+)
 from playbooks import run_playbook
 
 NAMESPACE = "onedata-module-test"
-
-
-def kubectl_json(cluster, *args):
-    done = subprocess.run([str(cluster.kubectl), *args, "-o", "json"], env=dict(cluster.env), capture_output=True,
-                          text=True, check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
 
 
 def get_secret(cluster, name):
     return kubectl_json(cluster, "get", "secret", name, "-n", NAMESPACE)
 
 
-def decoded(secret):
-    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
-
-
-def assert_no_token(output, *tokens):
-    for token in tokens:
-        assert token not in output, "a token reached the ansible-playbook output"
-        # A fragment from the middle catches partial or re-wrapped copies too.
-        assert token[len(token) // 2:len(token) // 2 + 32] not in output
-
-
-@pytest.fixture(scope="module")
-def onezone(tmp_path_factory):
-    with running_fake_onezone(tmp_path_factory.mktemp("onezone")) as fake:
-        yield fake
-
-
 @pytest.fixture(scope="module")
 def namespace(k8s_cluster):
-    subprocess.run([str(k8s_cluster.kubectl), "create", "namespace", NAMESPACE], env=dict(k8s_cluster.env),
-                   capture_output=True, check=False)
+    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s")
+    kubectl(k8s_cluster, "create", "namespace", NAMESPACE, check=True)
     yield NAMESPACE
-    subprocess.run([str(k8s_cluster.kubectl), "delete", "namespace", NAMESPACE, "--wait=false"],
-                   env=dict(k8s_cluster.env), capture_output=True, check=False)
+    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--wait=false")
 
 
 def secret_task(name, token_var, register=None, **extra):
@@ -125,10 +104,9 @@ def test_create_rerun_rotate_and_check_mode(k8s_cluster, namespace, onezone, tmp
 
 def test_labels_merge_and_custom_keys(k8s_cluster, namespace, onezone, tmp_path):
     token = onezone.issue()
-    subprocess.run([str(k8s_cluster.kubectl), "create", "secret", "generic", "labelled", "-n", NAMESPACE,
-                    "--from-literal=stale=1"], env=dict(k8s_cluster.env), check=True, capture_output=True)
-    subprocess.run([str(k8s_cluster.kubectl), "label", "secret", "labelled", "-n", NAMESPACE, "owner=someone"],
-                   env=dict(k8s_cluster.env), check=True, capture_output=True)
+    kubectl(k8s_cluster, "create", "secret", "generic", "labelled", "-n", NAMESPACE, "--from-literal=stale=1",
+            check=True)
+    kubectl(k8s_cluster, "label", "secret", "labelled", "-n", NAMESPACE, "owner=someone", check=True)
     task = secret_task("labelled", "tok", labels={"app": "scipion"}, annotations={"note": "x"},
                        secret_keys={"token": "token", "host": "provider"})
     run = run_playbook(play(task), k8s_cluster.env, workdir=tmp_path, extra_vars={"tok": token})

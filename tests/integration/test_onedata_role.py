@@ -6,9 +6,7 @@ and off, refuse a bad token before any change, and never print a token at -vvv/-
 
 from __future__ import annotations
 
-import base64
 import json
-import subprocess
 import time
 
 import pytest
@@ -17,7 +15,13 @@ from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     OTHER_SPACE_ID,
     PROVIDER_DOMAIN,
     SPACE_ID,
-    running_fake_onezone,
+)
+from onedata_support import (  # noqa: F401  (onezone: a fixture)
+    assert_no_token,
+    decoded,
+    kubectl,
+    kubectl_json,
+    onezone,
 )
 from playbooks import run_playbook
 
@@ -26,28 +30,6 @@ DRIVER_NAMESPACE = "csi-onedata-it"
 STORAGE_CLASS = "onedata-it"
 NODE = "onedata-role-node"
 NODE_LABEL = "sciplat-test/onedata-role"
-
-
-def kubectl(cluster, *args, check=False):
-    return subprocess.run([str(cluster.kubectl), *args], env=dict(cluster.env), capture_output=True, text=True,
-                          check=check)
-
-
-def kubectl_json(cluster, *args):
-    done = kubectl(cluster, *args, "-o", "json")
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def assert_no_token(output, *tokens):
-    for token in tokens:
-        assert token not in output, "a token reached the ansible-playbook output"
-        assert token[len(token) // 2:len(token) // 2 + 32] not in output
-
-
-@pytest.fixture(scope="module")
-def onezone(tmp_path_factory):
-    with running_fake_onezone(tmp_path_factory.mktemp("onezone")) as fake:
-        yield fake
 
 
 def remove_test_objects(cluster):
@@ -68,8 +50,7 @@ def cluster(k8s_cluster):
                          "annotations": {"kwok.x-k8s.io/node": "fake"}},
             "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
                        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}
-    subprocess.run([str(k8s_cluster.kubectl), "apply", "-f", "-"], input=json.dumps(node), text=True,
-                   env=dict(k8s_cluster.env), capture_output=True, check=True)
+    kubectl(k8s_cluster, "apply", "-f", "-", stdin=json.dumps(node), check=True)
     yield k8s_cluster
     remove_test_objects(k8s_cluster)
 
@@ -105,10 +86,6 @@ def run_role(cluster, onezone, tmp_path, datasets, tokens, *args, env_token=None
 
 def secret(cluster, name):
     return kubectl_json(cluster, "get", "secret", name, "-n", DATA_NAMESPACE)
-
-
-def decoded(obj):
-    return {key: base64.b64decode(value).decode() for key, value in obj["data"].items()}
 
 
 @pytest.fixture(scope="module")
