@@ -303,7 +303,6 @@ def classify_remove_failure(rc, output, node):
     return ('failed', 'microk8s remove-node %s failed with exit code %s: %s' % (node, rc, text[-500:]))
 
 
-
 # --------------------------------------------------------------------------------------------
 # Module bodies
 

@@ -24,12 +24,12 @@ description:
   - Otherwise runs C(microk8s join <url>), with C(--worker) for a worker (never C(--controlplane),
     which is broken upstream), trying the URLs in turn while the cluster agent cannot be reached,
     then checks that the node reports itself a member.
-  - Each documented failure of C(microk8s join) is explained in RV(msg) and classified in
+  - Each documented failure of C(microk8s join) is explained in C(msg) and classified in
     RV(reason); RV(retry_token) tells whether a fresh token can make the join succeed (spent,
     expired or invalid token, changed certificate), which the C(sciplat.k8s.microk8s_cluster) role
     does once.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 options:
   role:
     description:
@@ -73,11 +73,12 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Predicts the join (RV(changed), RV(membership)) from the node's state without a URL.
+    description: Predicts the join (C(changed), RV(membership)) from the node's state, without a URL.
   diff_mode:
     support: none
+    description: Reports no diff.
 notes:
-  - Joins must not run concurrently; use C(throttle: 1).
+  - "Joins must not run concurrently: use C(throttle: 1)."
 seealso:
   - module: sciplat.k8s.microk8s_join_token
   - module: sciplat.k8s.microk8s_leave

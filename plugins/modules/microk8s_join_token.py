@@ -24,7 +24,7 @@ description:
   - Every run creates a new token, so the module always reports a change. Run it only when a node
     has to join; M(sciplat.k8s.microk8s_join) in check mode tells which ones do.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 options:
   ttl:
     description:
@@ -41,11 +41,13 @@ options:
 attributes:
   action:
     support: full
+    description: An action plugin of the same name runs the module and hides its result from callbacks and logs.
   check_mode:
     support: full
-    details: Reports a change and returns no URL.
+    description: Reports a change and returns no URL.
   diff_mode:
     support: none
+    description: Reports no diff.
 notes:
   - Run it on a control plane; a worker or a stopped node cannot create tokens.
   - Joins must run one at a time; see the C(sciplat.k8s.microk8s_cluster) role.

@@ -22,7 +22,7 @@ description:
   - Drain the node first (for example with M(kubernetes.core.k8s_drain)); the
     C(sciplat.k8s.microk8s_cluster) role does drain, leave and remove in that order.
 author:
-  - sciplat.k8s contributors
+  - sciplat.k8s contributors (@sciplat)
 options:
   node:
     description:
@@ -48,9 +48,10 @@ options:
 attributes:
   check_mode:
     support: full
-    details: With O(node), assumes the node is still known to the cluster.
+    description: Predicts the leave from the node's state; with O(node), assumes the node is still known to the cluster.
   diff_mode:
     support: none
+    description: Reports no diff.
 notes:
   - The only voter of a cluster that still has other members cannot leave; the module then fails
     with RV(reason) C(last_voter).

@@ -129,7 +129,7 @@ def test_check_mode_on_fresh_machines_predicts_joins_and_changes_nothing(federat
     run = federation.play(federation_inventory(federation), "--check", "-v")
     plan = task_section(run.output, "Work out which nodes have to join (check mode, nothing changes)")
     for worker in ("fmworker1", "fmworker2"):
-        assert re.search(rf"changed: \[{worker}\].*would join as worker", plan), plan
+        assert re.search(rf'ok: \[{worker}\].*"membership": "not_installed".*would join as worker', plan), plan
     joins = task_section(run.output, "Join the cluster as control plane or worker")
     assert "changed: [fmworker1]" in joins and "changed: [fmworker2]" in joins
     for name in ("fmmaster", "fmworker1", "fmworker2"):
