@@ -1,0 +1,147 @@
+"""Contract between the exaflow/mip roles and the real charts they pin.
+
+The values each role computes (from the example inventory inventories/mip_federation, without a
+cluster: only the roles' validation runs) are checked against the facts recorded from the real charts
+(tests/fixtures/charts/<chart>.yml: value_keys, template_reads, booleans, required) — a key the chart
+does not read is a silent bug — and rendered with the real helm through the stand-in charts under
+tests/charts/, which read the same keys.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from playbooks import run_playbook
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "charts"
+EXAMPLE = REPO / "inventories" / "mip_federation"
+
+# Per role: the task files that compute and validate the values without touching a cluster, and the
+# internal variable holding the computed values.
+ROLES = {
+    "exaflow": {"tasks": ["validate"], "values": "__exaflow_values"},
+    "mip": {"tasks": ["generation", "validate"], "values": "__mip_values"},
+}
+
+
+def leaves(values: dict, prefix: str = "") -> dict:
+    found = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            found.update(leaves(value, path + "."))
+        else:
+            found[path] = value
+    return found
+
+
+def chart_facts(chart: str) -> dict:
+    return yaml.safe_load((FIXTURES / f"{chart}.yml").read_text())
+
+
+def computed_values(role: str, hosts: Path, workdir: Path, env: dict) -> dict:
+    out = workdir / f"{role}-values.json"
+    includes = [{"name": f"compute and validate ({name})",
+                 "ansible.builtin.include_role": {"name": f"sciplat.k8s.{role}", "tasks_from": name, "public": True}}
+                for name in ROLES[role]["tasks"]]
+    play = [{"hosts": "control_plane[0]", "gather_facts": False, "tasks": [
+        *includes,
+        {"name": "dump", "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % ROLES[role]["values"],
+                                                   "dest": str(out), "mode": "0600"}},
+    ]}]
+    run_playbook(play, env, "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}",
+                 workdir=workdir, inventory=hosts)
+    return json.loads(out.read_text())
+
+
+@pytest.fixture(scope="module", params=["hosts.yml", "hosts-smpc.yml"])
+def example(request, k8s_cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("contract")
+    hosts = EXAMPLE / request.param
+    return {"hosts": request.param, "env": k8s_cluster.env, "helm": k8s_cluster.helm,
+            "values": {role: computed_values(role, hosts, workdir, k8s_cluster.env) for role in ROLES}}
+
+
+def helm_template(example, chart: str, values: dict, namespace: str) -> list[dict]:
+    done = subprocess.run([str(example["helm"]), "template", "release", str(REPO / "tests" / "charts" / chart),
+                           "--namespace", namespace, "-f", "-"], input=yaml.safe_dump(values), text=True,
+                          capture_output=True, env=dict(example["env"]), check=False)
+    assert done.returncode == 0, done.stderr
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_every_key_the_role_sets_is_read_by_the_real_chart(example, role):
+    facts = chart_facts(role)
+    known = set(facts["value_keys"]) | set(facts["template_reads"])
+    set_keys = leaves(example["values"][role])
+    unread = [key for key in set_keys
+              if key not in known and not any(key.startswith(read + ".") for read in facts["template_reads"])]
+    assert unread == [], f"{role} sets keys the pinned chart does not read: {unread}"
+    assert not set(set_keys) & set(facts.get("in_values_but_not_read", []))
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_required_keys_are_set_and_switches_are_real_booleans(example, role):
+    facts = chart_facts(role)
+    set_keys = leaves(example["values"][role])
+    assert [entry["key"] for entry in facts["required"] if entry["key"] not in set_keys] == []
+    not_boolean = {key: set_keys[key] for key in facts["booleans"] if key in set_keys
+                   and not isinstance(set_keys[key], bool)}
+    assert not_boolean == {}
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_stand_in_chart_reads_only_keys_of_the_real_chart(role):
+    facts = chart_facts(role)
+    known = set(facts["value_keys"]) | set(facts["template_reads"])
+    stand_in = leaves(yaml.safe_load((REPO / "tests" / "charts" / role / "values.yaml").read_text()))
+    assert sorted(set(stand_in) - known) == []
+
+
+def test_exaflow_values_render_the_federation(example):
+    values = example["values"]["exaflow"]
+    workers = 3 if example["hosts"] == "hosts-smpc.yml" else 2
+    assert values["localnodes"] == workers
+    assert values["managed_cluster"] is False
+    assert values["namespace"] == "exaflow"
+    assert values["smpc"]["enabled"] is (workers == 3)
+    assert values["storage"]["hostPath"]["db"] == {"localworker": "/data/dementia", "globalworker": "/data/dementia"}
+    objects = helm_template(example, "exaflow", values, "exaflow")
+    by_name = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    localworker = by_name[("StatefulSet", "exaflow-localworker")]
+    assert localworker["spec"]["replicas"] == workers
+    assert localworker["metadata"]["namespace"] == "exaflow"
+    pod = localworker["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"worker": "true"}
+    assert [v["hostPath"]["path"] for v in pod["volumes"] if v["name"] == "csv-data"] == ["/data/dementia/csvs"]
+    players = [o for o in objects if o["kind"] == "Pod"]
+    assert len(players) == (3 if workers == 3 else 0)
+    assert all(p["spec"]["nodeSelector"] == {"smpc_player": "true"} for p in players)
+
+
+def test_mip_values_render_for_microk8s(example):
+    values = example["values"]["mip"]
+    assert values["cluster"]["managed"] is False
+    assert values["cluster"]["storageClasses"]["local"] == "mip-mip-local"
+    assert values["global"]["publicHost"] == "mip.example.org"
+    assert values["engines"]["exaflow"]["url"] == "http://exaflow-controller-service.exaflow:5000"
+    objects = helm_template(example, "mip", values, "mip")
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    assert ("StorageClass", "mip-mip-local") in kinds
+    assert {o["spec"]["storageClassName"] for o in objects if o["kind"] == "PersistentVolumeClaim"} == {"mip-mip-local"}
+    ingress = next(o for o in objects if o["kind"] == "Ingress")
+    assert ingress["spec"]["ingressClassName"] == "public"
+    assert "tls" not in ingress["spec"] and not ingress["metadata"].get("annotations")
+    secret_refs = {(ref["name"], ref["key"]) for o in objects if o["kind"] == "Deployment"
+                   for c in o["spec"]["template"]["spec"]["containers"] for e in c.get("env", [])
+                   for ref in [e.get("valueFrom", {}).get("secretKeyRef")] if ref}
+    expected = {(s["name"], key) for s in chart_facts("mip")["secrets"] for key in s["keys"]}
+    assert secret_refs == expected
