@@ -16,7 +16,8 @@ from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     PROVIDER_DOMAIN,
     SPACE_ID,
 )
-from onedata_support import (  # noqa: F401  (onezone: a fixture)
+# onezone is a fixture: pytest finds it by name in this module.
+from onedata_support import (  # noqa: F401  # pylint: disable=unused-import
     assert_no_token,
     decoded,
     kubectl,
