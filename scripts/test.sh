@@ -101,7 +101,7 @@ run_sanity() {
   # ansible-test writes one junit file per sanity test; it prints nothing countable on success.
   local total bad
   total=$(find "$copy/tests/output/junit" -name 'ansible-test-sanity-*.xml' 2>/dev/null | wc -l)
-  bad=$(grep -l '<failure' "$copy"/tests/output/junit/ansible-test-sanity-*.xml 2>/dev/null | wc -l)
+  bad=$({ grep -l '<failure' "$copy"/tests/output/junit/ansible-test-sanity-*.xml 2>/dev/null || true; } | wc -l)
   [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
   rm -rf "$copy_root"
   record sanity $((total - bad)) "$bad"
