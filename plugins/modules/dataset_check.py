@@ -28,7 +28,7 @@ description:
   - Runs on the node that holds the data, only reads files and never reports a change. It does not
     talk to Kubernetes.
 author:
-  - sciplat.k8s developers
+  - sciplat.k8s developers (@sciplat)
 options:
   path:
     description:
@@ -71,8 +71,10 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - POSIX ACLs are not evaluated; a file with an ACL gets a warning instead of a verdict.

@@ -264,7 +264,7 @@ def test_empty_file_and_header_only():
 
 
 def test_header_whitespace_and_duplicates():
-    _, issues = check_text('dataset, score,dataset\nd1,1,d1\n')
+    issues = check_text('dataset, score,dataset\nd1,1,d1\n')[1]
     assert [(item['column'], item['fix'] if 'spaces' in item['fix'] else item['message']) for item in issues] == [
         (2, 'Remove the spaces around "score" in the header.'),
         (3, 'Column "dataset" appears twice (columns 1 and 3).'),
@@ -272,7 +272,7 @@ def test_header_whitespace_and_duplicates():
 
 
 def test_unclosed_quote_is_reported():
-    _, issues = check_text('dataset,score\nd1,"1\n')
+    issues = check_text('dataset,score\nd1,"1\n')[1]
     assert issues and all(item['file'] == 'f.csv' for item in issues)
 
 
@@ -312,10 +312,11 @@ def test_dataset_cde_must_be_categorical_text():
 
 
 def test_structure_errors():
+    variable_y = {'code': 'y', 'label': 'Y', 'sql_type': 'text', 'isCategorical': 'no', 'minValue': 'a'}
+    variable_z = {'code': 'z', 'label': 'Z', 'sql_type': 'text', 'isCategorical': True,
+                  'enumerations': [{'code': 'a', 'label': 'A'}, {'code': 'a', 'label': 'A'}, 5]}
     messages = metadata_issues({'code': '', 'version': True, 'label': 3, 'variables': {}, 'groups': [
-        'g', {'variables': [{'code': 'x'}, 7, {'code': 'y', 'label': 'Y', 'sql_type': 'text', 'isCategorical': 'no',
-                                             'minValue': 'a'}, {'code': 'z', 'label': 'Z', 'sql_type': 'text', 'isCategorical': True,
-                                                                'enumerations': [{'code': 'a', 'label': 'A'}, {'code': 'a', 'label': 'A'}, 5]}]}]})
+        'g', {'variables': [{'code': 'x'}, 7, variable_y, variable_z]}]})
     short = [message.split(' (at')[0] for message in messages]
     assert short == [
         'Key "code" is missing or empty; the engine skips this data model without a word.',
