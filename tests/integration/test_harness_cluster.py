@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import testcluster
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
@@ -269,3 +270,18 @@ def test_cli_start_is_a_no_op_and_env_feeds_a_shell(k8s_cluster):
         capture_output=True, text=True, timeout=60, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines() == [str(k8s_cluster.helm), str(k8s_cluster.kubectl), "ok"]
+
+
+def test_build_refuses_a_go_mod_that_disagrees_with_versions_env(monkeypatch):
+    monkeypatch.setattr(testcluster, "KUBERNETES_VERSION", "v1.36.2")
+    with pytest.raises(testcluster.ClusterError, match=r"go\.mod does not match KUBERNETES_VERSION=v1\.36\.2"):
+        testcluster.check_kubernetes_module()
+
+
+def test_a_module_the_proxy_refuses_fails_with_the_exact_command():
+    with pytest.raises(testcluster.ClusterError) as refused:
+        testcluster.go_module_info("sigs.k8s.io/kwok", "v9.9.9")
+    message = str(refused.value)
+    assert "the Go module proxy did not deliver sigs.k8s.io/kwok@v9.9.9" in message
+    assert "GOTOOLCHAIN=local go mod download -json sigs.k8s.io/kwok@v9.9.9" in message
+    assert "error: " in message and len(message.split("error: ", 1)[1]) > 10
