@@ -53,8 +53,8 @@ def computed_values(role: str, hosts: Path, workdir: Path, env: dict) -> dict:
                 for name in ROLES[role]["tasks"]]
     play = [{"hosts": "control_plane[0]", "gather_facts": False, "tasks": [
         *includes,
-        {"name": "dump", "ansible.builtin.copy": {"content": "{{ %s | to_json }}" % ROLES[role]["values"],
-                                                   "dest": str(out), "mode": "0600"}},
+        {"name": "dump", "ansible.builtin.copy": {
+            "content": "{{ %s | to_json }}" % ROLES[role]["values"], "dest": str(out), "mode": "0600"}},
     ]}]
     run_playbook(play, env, "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}",
                  workdir=workdir, inventory=hosts)
