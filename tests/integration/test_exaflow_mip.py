@@ -275,6 +275,8 @@ def test_install_rerun_upgrade_and_smpc(cluster_setup, tmp_path):
 
     rerun = run(cluster, tmp_path, hosts)
     assert rerun.changed == 0, rerun.output[-4000:]
+    check = run(cluster, tmp_path, hosts, "--check", "--diff")
+    assert check.changed == 0, check.output[-4000:]
     assert secrets(cluster, MIP_NS) == created
     assert {name: helm_status(cluster, name, ns)["version"]
             for name, ns in (("exaflow", EXAFLOW_NS), ("mip", MIP_NS))} == revisions
