@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real, local Kubernetes control plane for the tests (test-only, never shipped).
 
 `build` compiles kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, helm and kwok
@@ -27,7 +26,6 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -45,7 +43,7 @@ def _read_versions(path: Path) -> dict[str, str]:
     for line in path.read_text(encoding="utf-8").splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
-            key, _, value = line.partition("=")
+            key, value = line.split("=", 1)
             versions[key.strip()] = value.strip()
     return versions
 
@@ -178,7 +176,7 @@ def run_go(what: str, cmd: list[str], cwd: Path, extra_env: dict[str, str] | Non
                 proc.wait(timeout=30)
                 break
             except subprocess.TimeoutExpired:
-                packages = sum(1 for _ in open(log_file, encoding="utf-8", errors="replace"))
+                packages = len(log_file.read_text(encoding="utf-8", errors="replace").splitlines())
                 log(f"{what}: still building, {time.monotonic() - started:.0f} s, {packages} packages compiled")
     if proc.returncode != 0:
         raise ClusterError(
@@ -250,7 +248,7 @@ def _go_version() -> str:
 
 def build_kubernetes(build_dir: Path) -> None:
     check_kubernetes_module()
-    major, minor, _ = KUBERNETES_VERSION.lstrip("v").split(".")
+    major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
     # What the release scripts stamp in: without it the binaries say v0.0.0-master, which
     # helm charts' kubeVersion constraints and version checks in clients reject.
     ldflags = " ".join([STRIP_LDFLAGS, _version_ldflags(
@@ -326,7 +324,7 @@ def build() -> None:
 
 
 def built() -> bool:
-    return all(path.exists() for _, _, outputs in BUILDS for path in outputs)
+    return all(path.exists() for build_step in BUILDS for path in build_step[2])
 
 
 # --------------------------------------------------------------------------- certificates
@@ -443,7 +441,7 @@ class Pki:
 
         wanted = [x509.DNSName(name) for name in dns_names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         if (self.dir / f"{stem}.crt").exists():
-            existing, _ = self._load(stem)
+            existing = self._load(stem)[0]
             try:
                 current = list(existing.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
             except x509.ExtensionNotFound:
@@ -824,7 +822,7 @@ def containers_conf(state: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("command", choices=("build", "start", "stop", "status", "env"))
     args = parser.parse_args(argv)
     cluster = Cluster()

@@ -3,8 +3,11 @@
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cluster"))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "nodes"))
+TESTS = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(TESTS / "cluster"), str(TESTS / "nodes")]
 
-from fixtures import k8s_cluster  # noqa: E402,F401  (a fixture, used by name)
-from node_fixtures import module_node_factory, node_factory  # noqa: E402,F401  (fixtures)
+from fixtures import k8s_cluster  # noqa: E402
+from node_fixtures import module_node_factory, node_factory  # noqa: E402
+
+# pytest finds fixtures by name in this module.
+__all__ = ["k8s_cluster", "module_node_factory", "node_factory"]

@@ -60,6 +60,13 @@ def kwok_node(api) -> str:
     core.delete_node(name)
 
 
+def bearer_client(k8s_cluster, token: str) -> client.ApiClient:
+    configuration = client.Configuration(host=k8s_cluster.server)
+    configuration.ssl_ca_cert = str(k8s_cluster.ca_cert)
+    configuration.api_key = {"authorization": f"Bearer {token}"}
+    return client.ApiClient(configuration)
+
+
 def node_ready(core: client.CoreV1Api, name: str) -> bool:
     conditions = core.read_node(name).status.conditions or []
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
@@ -154,13 +161,7 @@ def test_service_account_token_authenticates_and_rbac_denies(api, namespace, k8s
 
     token = core.create_namespaced_service_account_token("reader", namespace, client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
-    def bearer(token: str) -> client.ApiClient:
-        configuration = client.Configuration(host=k8s_cluster.server)
-        configuration.ssl_ca_cert = str(k8s_cluster.ca_cert)
-        configuration.api_key = {"authorization": f"Bearer {token}"}
-        return client.ApiClient(configuration)
-
-    with bearer(token) as reader_api:
+    with bearer_client(k8s_cluster, token) as reader_api:
         review = client.AuthenticationV1Api(reader_api).create_self_subject_review(
             client.V1SelfSubjectReview())
         assert review.status.user_info.username == f"system:serviceaccount:{namespace}:reader"
@@ -175,7 +176,7 @@ def test_service_account_token_authenticates_and_rbac_denies(api, namespace, k8s
             assert denied.value.status == 403
     assert core.read_namespaced_config_map("visible", namespace).metadata.name == "visible"
 
-    with bearer(token[:-4] + "AAAA") as bogus_api, pytest.raises(ApiException) as rejected:
+    with bearer_client(k8s_cluster, token[:-4] + "AAAA") as bogus_api, pytest.raises(ApiException) as rejected:
         client.CoreV1Api(bogus_api).list_namespaced_config_map(namespace)
     assert rejected.value.status == 401
 
