@@ -40,8 +40,8 @@ def k8s_cluster() -> K8sCluster:
     yield K8sCluster(
         kubeconfig=cluster.kubeconfig,
         nodes_kubeconfig=cluster.nodes_kubeconfig,
-        server=testcluster.SERVER,
-        nodes_server=testcluster.NODES_SERVER,
+        server=cluster.server,
+        nodes_server=cluster.nodes_server,
         helm=testcluster.helm_path(),
         kubectl=testcluster.kube_tool("kubectl"),
         ca_cert=cluster.pki / "ca.crt",

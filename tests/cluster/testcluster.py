@@ -60,20 +60,12 @@ CACHE = Path(
 BIN_CACHE = CACHE / "bin"
 
 # Addresses follow microk8s where the collection can see them (API port, service range).
-API_PORT = 16443
-ETCD_CLIENT_PORT = 23790
-ETCD_PEER_PORT = 23800
-CONTROLLER_MANAGER_PORT = 10257
-SCHEDULER_PORT = 10259
-KWOK_PORT = 10247
 SERVICE_CIDR = "10.152.183.0/24"
 SERVICE_IP = "10.152.183.1"
 POD_CIDR = "10.1.0.0/16"
 NODE_NETWORK = "sciplat-test"
 NODE_SUBNET = "10.89.77.0/24"
 NODE_GATEWAY = "10.89.77.1"
-SERVER = f"https://127.0.0.1:{API_PORT}"
-NODES_SERVER = f"https://{NODE_GATEWAY}:{API_PORT}"
 CLUSTER_NAME = "sciplat-test"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LOG_ROTATE_BYTES = 50 * 1024 * 1024
@@ -507,6 +499,18 @@ def _insecure_context() -> ssl.SSLContext:
 
 
 @dataclass(frozen=True)
+class Ports:
+    """The cluster's TCP ports; the defaults are the test cluster's (16443 as in microk8s)."""
+
+    api: int = 16443
+    etcd_client: int = 23790
+    etcd_peer: int = 23800
+    controller_manager: int = 10257
+    scheduler: int = 10259
+    kwok: int = 10247
+
+
+@dataclass(frozen=True)
 class Component:
     name: str
     binary: Path
@@ -522,8 +526,11 @@ class Component:
 class Cluster:
     """The control plane's processes and files under one state directory."""
 
-    def __init__(self, state: Path | None = None):
+    def __init__(self, state: Path | None = None, ports: Ports = Ports()):
         self.state = state or state_dir()
+        self.ports = ports
+        self.server = f"https://127.0.0.1:{ports.api}"
+        self.nodes_server = f"https://{NODE_GATEWAY}:{ports.api}"
         self.pki = self.state / "pki"
         self.logs = self.state / "logs"
         self.pids = self.state / "pids"
@@ -533,27 +540,27 @@ class Cluster:
     # -- configuration
 
     def components(self) -> list[Component]:
-        pki, state = self.pki, self.state
+        pki, state, ports = self.pki, self.state, self.ports
         return [
             Component(
                 "etcd", Path(shutil.which("etcd") or "/usr/bin/etcd"),
                 (
                     "--name=sciplat-test", f"--data-dir={state / 'etcd'}",
-                    f"--listen-client-urls=http://127.0.0.1:{ETCD_CLIENT_PORT}",
-                    f"--advertise-client-urls=http://127.0.0.1:{ETCD_CLIENT_PORT}",
-                    f"--listen-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
-                    f"--initial-advertise-peer-urls=http://127.0.0.1:{ETCD_PEER_PORT}",
-                    f"--initial-cluster=sciplat-test=http://127.0.0.1:{ETCD_PEER_PORT}",
+                    f"--listen-client-urls=http://127.0.0.1:{ports.etcd_client}",
+                    f"--advertise-client-urls=http://127.0.0.1:{ports.etcd_client}",
+                    f"--listen-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                    f"--initial-advertise-peer-urls=http://127.0.0.1:{ports.etcd_peer}",
+                    f"--initial-cluster=sciplat-test=http://127.0.0.1:{ports.etcd_peer}",
                     "--logger=zap", "--log-level=warn",
                 ),
-                (ETCD_CLIENT_PORT, ETCD_PEER_PORT),
-                f"http://127.0.0.1:{ETCD_CLIENT_PORT}/health", health_expect=b'"health":"true"', timeout=30,
+                (ports.etcd_client, ports.etcd_peer),
+                f"http://127.0.0.1:{ports.etcd_client}/health", health_expect=b'"health":"true"', timeout=30,
             ),
             Component(
                 "kube-apiserver", kube_tool("kube-apiserver"),
                 (
-                    f"--etcd-servers=http://127.0.0.1:{ETCD_CLIENT_PORT}",
-                    "--bind-address=0.0.0.0", f"--secure-port={API_PORT}",
+                    f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+                    "--bind-address=0.0.0.0", f"--secure-port={ports.api}",
                     # What node containers reach, so the `kubernetes` Service points there too.
                     f"--advertise-address={NODE_GATEWAY}",
                     f"--cert-dir={state / 'kube-apiserver'}",
@@ -581,15 +588,15 @@ class Cluster:
                     # into one (kwok makes those) and such watchers never get an event.
                     "--feature-gates=WatchList=false",
                 ),
-                (API_PORT,),
-                f"{SERVER}/readyz", secure=True, health_expect=b"ok", timeout=120,
+                (ports.api,),
+                f"{self.server}/readyz", secure=True, health_expect=b"ok", timeout=120,
             ),
             Component(
                 "kube-controller-manager", kube_tool("kube-controller-manager"),
                 (
                     *self._component_auth("controller-manager"),
                     f"--cert-dir={state / 'kube-controller-manager'}",
-                    "--bind-address=127.0.0.1", f"--secure-port={CONTROLLER_MANAGER_PORT}",
+                    "--bind-address=127.0.0.1", f"--secure-port={ports.controller_manager}",
                     # No kubelet runs here: node health is whatever kwok writes, and the node
                     # lifecycle controller would taint and evict on a late simulated heartbeat
                     # or whenever kwok is not running.
@@ -599,28 +606,28 @@ class Cluster:
                     "--use-service-account-credentials=true", f"--service-cluster-ip-range={SERVICE_CIDR}",
                     f"--cluster-name={CLUSTER_NAME}", "--leader-elect=false",
                 ),
-                (CONTROLLER_MANAGER_PORT,),
-                f"https://127.0.0.1:{CONTROLLER_MANAGER_PORT}/healthz",
+                (ports.controller_manager,),
+                f"https://127.0.0.1:{ports.controller_manager}/healthz",
             ),
             Component(
                 "kube-scheduler", kube_tool("kube-scheduler"),
                 (
                     *self._component_auth("scheduler"),
                     f"--cert-dir={state / 'kube-scheduler'}",
-                    "--bind-address=127.0.0.1", f"--secure-port={SCHEDULER_PORT}", "--leader-elect=false",
+                    "--bind-address=127.0.0.1", f"--secure-port={ports.scheduler}", "--leader-elect=false",
                 ),
-                (SCHEDULER_PORT,),
-                f"https://127.0.0.1:{SCHEDULER_PORT}/healthz",
+                (ports.scheduler,),
+                f"https://127.0.0.1:{ports.scheduler}/healthz",
             ),
             Component(
                 "kwok", kwok_path(),
                 (
                     f"--kubeconfig={state / 'kwok.kubeconfig'}", f"--config={kwok_stages_path()}",
-                    "--manage-all-nodes=true", f"--server-address=127.0.0.1:{KWOK_PORT}",
+                    "--manage-all-nodes=true", f"--server-address=127.0.0.1:{ports.kwok}",
                     "--node-lease-duration-seconds=40", f"--cidr={POD_CIDR}",
                 ),
-                (KWOK_PORT,),
-                f"http://127.0.0.1:{KWOK_PORT}/healthz",
+                (ports.kwok,),
+                f"http://127.0.0.1:{ports.kwok}/healthz",
                 env=(
                     # Keeps a ~/.kwok/kwok.yaml of the machine out of the test cluster.
                     ("KWOK_WORKDIR", str(state / "kwok")),
@@ -745,10 +752,10 @@ class Cluster:
             for directory in (self.logs, self.pids):
                 directory.mkdir(parents=True, exist_ok=True)
             Pki(self.pki).ensure()
-            write_kubeconfig(self.kubeconfig, self.pki, "admin", SERVER)
-            write_kubeconfig(self.nodes_kubeconfig, self.pki, "admin", NODES_SERVER)
+            write_kubeconfig(self.kubeconfig, self.pki, "admin", self.server)
+            write_kubeconfig(self.nodes_kubeconfig, self.pki, "admin", self.nodes_server)
             for user in ("controller-manager", "scheduler", "kwok"):
-                write_kubeconfig(self.state / f"{user}.kubeconfig", self.pki, user, SERVER)
+                write_kubeconfig(self.state / f"{user}.kubeconfig", self.pki, user, self.server)
             ensure_node_network(self.state)
             components = self.components()
             etcd = components[0]
@@ -772,7 +779,7 @@ class Cluster:
 
     def _wait_default_service_account(self, timeout: float = 60) -> None:
         """Pods are refused until the namespace's default ServiceAccount exists."""
-        url = f"{SERVER}/api/v1/namespaces/default/serviceaccounts/default"
+        url = f"{self.server}/api/v1/namespaces/default/serviceaccounts/default"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if _http_ok(url, self._client_context()):

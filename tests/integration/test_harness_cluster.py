@@ -6,8 +6,10 @@ and on a Node of its own and removes them afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -286,3 +288,66 @@ def test_a_module_the_proxy_refuses_fails_with_the_exact_command():
     assert "the Go module proxy did not deliver sigs.k8s.io/kwok@v9.9.9" in message
     assert "GOTOOLCHAIN=local go mod download -json sigs.k8s.io/kwok@v9.9.9" in message
     assert "error: " in message and len(message.split("error: ", 1)[1]) > 10
+
+
+ISOLATED_PORTS = testcluster.Ports(api=26443, etcd_client=33790, etcd_peer=33800, controller_manager=20257,
+                                   scheduler=20259, kwok=20247)
+
+
+@pytest.fixture()
+def isolated_cluster(k8s_cluster, tmp_path):
+    """A second control plane on other ports, so that start and stop are tested without disturbing
+    the shared one (k8s_cluster is requested for the binaries it guarantees)."""
+    cluster = testcluster.Cluster(state=tmp_path / "cluster", ports=ISOLATED_PORTS)
+    yield cluster
+    cluster.stop()
+
+
+def running(pid: int) -> bool:
+    """False for a zombie too: this sandbox's init may take its time to reap orphans."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def test_start_stop_and_restart_of_an_isolated_cluster(isolated_cluster):
+    cluster = isolated_cluster
+    assert cluster.start() is True
+    assert cluster.start() is False
+    assert all(text.startswith("healthy") for text in cluster.status().values())
+    with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as isolated_api:
+        client.CoreV1Api(isolated_api).create_namespaced_config_map("default", client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name="before-restart")))
+    pids = [cluster.pid(component) for component in cluster.components()]
+    ca_before = (cluster.pki / "ca.crt").read_bytes()
+
+    cluster.stop()
+    assert set(cluster.status().values()) == {"stopped"}
+    assert not [pid for pid in pids if running(pid)]
+    for port in dataclasses.astuple(ISOLATED_PORTS):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+    assert cluster.start() is True
+    assert (cluster.pki / "ca.crt").read_bytes() == ca_before
+    with config.new_client_from_config(config_file=str(cluster.kubeconfig)) as isolated_api:
+        core = client.CoreV1Api(isolated_api)
+        with pytest.raises(ApiException) as emptied:
+            core.read_namespaced_config_map("before-restart", "default")
+        assert emptied.value.status == 404
+        assert core.read_namespaced_service_account("default", "default").metadata.name == "default"
+
+
+def test_a_component_that_exits_fails_the_start_with_its_log(isolated_cluster, monkeypatch):
+    healthy_components = testcluster.Cluster.components
+
+    def with_a_broken_scheduler(self):
+        return [dataclasses.replace(component, args=(*component.args, "--no-such-flag"))
+                if component.name == "kube-scheduler" else component for component in healthy_components(self)]
+
+    monkeypatch.setattr(testcluster.Cluster, "components", with_a_broken_scheduler)
+    with pytest.raises(testcluster.ClusterError) as failed:
+        isolated_cluster.start()
+    assert "kube-scheduler exited; last lines of" in str(failed.value)
+    assert "unknown flag: --no-such-flag" in str(failed.value)
