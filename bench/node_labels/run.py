@@ -241,8 +241,8 @@ def main() -> int:
         bench = Bench(args.nodes, args.changed, Path(tmp))
         base, extra = bench.desired(False), bench.desired(True)
         n, k = args.nodes, args.changed
-        print("node_labels benchmark: %d Nodes on kube-apiserver %s (%s)"
-              % (n, testcluster.KUBERNETES_VERSION, testcluster.SERVER))
+        print("node_labels benchmark: %d Nodes on kube-apiserver %s (%s); %d CPUs, load average %.1f"
+              % (n, testcluster.KUBERNETES_VERSION, testcluster.SERVER, os.cpu_count(), os.getloadavg()[0]))
         bench.create_nodes()
         try:
             initial = bench.module(base)
@@ -284,6 +284,8 @@ def main() -> int:
             bench.delete_nodes()
 
     changed_median = statistics.median(changed_task)
+    # Other work on the machine stretches every figure; the load average says how much to trust them.
+    print("\nload average at the end: %.1f (1 min), %.1f (5 min)" % os.getloadavg()[:2])
     print("\nTimes (s)                                     no-op     %d changed" % k)
     print("  sciplat.k8s.node_labels, one task          %7.2f   %7.2f   (median of %d; whole ansible-playbook "
           "process %.2f)" % (noop_task, changed_median, MODULE_REPEATS, noop_wall))
