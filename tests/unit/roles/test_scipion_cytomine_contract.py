@@ -155,8 +155,8 @@ def test_scipion_tokens_per_instance_then_fallback(tokens, fallback, expected):
 
 
 def test_scipion_chart_keys_remap_or_leave_out_a_setting():
-    values, dummy, dummy_vars = scipion_values(GPU_NODEPORT, scipion_chart_keys={"gpu": "resources.gpus",
-                                                                                  "node_selector": ""})
+    remap = {"gpu": "resources.gpus", "node_selector": ""}
+    values, dummy, dummy_vars = scipion_values(GPU_NODEPORT, scipion_chart_keys=remap)
     assert values["resources"]["gpus"] == 2
     assert "gpu" not in values["instance"] and "nodeSelector" not in values["instance"]
 
