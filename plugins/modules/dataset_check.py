@@ -69,13 +69,15 @@ options:
       - Fail when a problem is found. With V(false) the module returns RV(valid=false) and the list of problems.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    platforms: posix
 notes:
   - POSIX ACLs are not evaluated; a file with an ACL gets a warning instead of a verdict.
 seealso:

@@ -46,13 +46,15 @@ options:
         driver is then taken as a new version that is not in use yet, to predict RV(module_action).
     type: bool
     default: false
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  platform:
+    platforms: posix
 notes:
   - Needs C(dpkg-query) (Debian and Ubuntu).
 '''

@@ -160,6 +160,8 @@ def run_role(*extra):
     ({"data_layout_federation": "Fresh_Federation"}, "data_layout_federation"),
     ({"data_layout_federation": "fresh", "data_layout_root": "data"}, "data_layout_root"),
     ({"data_layout_federation": "fresh", "data_layout_dir_mode": "0700"}, "data_layout_dir_mode"),
+    # A group name is resolved on the node: nogroup is GID 65534, so only the others bits would apply.
+    ({"data_layout_federation": "fresh", "data_layout_group": "nogroup"}, "data_layout_group nogroup (GID 65534)"),
     ({"data_layout_federation": "fresh", "data_layout_source_path": "/nonexistent"}, "data_layout_source_path"),
 ])
 def test_bad_role_input_fails_before_any_change(host, node, bad, variable):
