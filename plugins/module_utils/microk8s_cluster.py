@@ -458,7 +458,7 @@ def _leave(module, cli):
     if not facts['clustered']:
         module.exit_json(msg='not in a cluster', **result)
     if module.check_mode:
-        module.exit_json(changed=True, msg='would leave the cluster', **result)
+        module.exit_json(**dict(result, changed=True, msg='would leave the cluster'))
     try:
         rc, out, err = cli.run(['leave'], timeout=params['timeout'])
     except Microk8sError as exc:
@@ -466,7 +466,7 @@ def _leave(module, cli):
     if rc != 0:
         reason, msg = classify_leave_failure(rc, out + err)
         _fail(module, msg, reason=reason, rc=rc, stdout=out, stderr=err, **result)
-    module.exit_json(changed=True, msg='left the cluster', stdout=out, **result)
+    module.exit_json(**dict(result, changed=True, msg='left the cluster', stdout=out))
 
 
 def _remove(module, cli):

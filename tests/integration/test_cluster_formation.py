@@ -36,6 +36,9 @@ GROUP_VARS = {
     "microk8s_addons": [{"name": "dns"}, {"name": "hostpath-storage"}],
     "microk8s_cluster_ready_timeout": 60,
 }
+# The cluster role alone, for the scenarios that do not need the install role again.
+ROLE_PLAY = [{"name": "Join and remove nodes", "hosts": f"{CP}:{WORKERS}", "gather_facts": False,
+              "roles": [{"role": "sciplat.k8s.microk8s_cluster"}]}]
 RESCUED = re.compile(r"^(?P<host>\S+)\s*:.*rescued=(?P<rescued>\d+)", re.MULTILINE)
 
 
@@ -56,6 +59,13 @@ def is_worker(node) -> bool:
 def ha_addresses(node) -> list[str]:
     status = yaml.safe_load(node.exec("microk8s", "status", "--format", "yaml").stdout)
     return [entry["address"] for entry in status["high-availability"]["nodes"]]
+
+
+def install_microk8s(*nodes) -> None:
+    """What playbooks/cluster.yml's install play does, for nodes added in the middle of the scenario."""
+    for node in nodes:
+        node.exec("snap", "install", "microk8s", "--classic", "--channel=1.32/stable", check=True)
+        node.exec("microk8s", "status", "--wait-ready", "--timeout", "60", check=True)
 
 
 def channel(node) -> str:
@@ -184,10 +194,10 @@ def test_a_worker_joins_the_running_cluster(federation):
 def test_joins_after_a_spent_single_use_token_retry_with_a_fresh_one(federation):
     # ttl 0: one single-use token for the run; the first join spends it, the second is refused
     # (HTTP 500, invalid token) and retries once with a fresh token.
-    federation.nodes.start(["fmworker4", "fmworker5"])
+    install_microk8s(*federation.nodes.start(["fmworker4", "fmworker5"]))
     workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
     run = federation.play(federation_inventory(federation, workers, group_vars={"microk8s_cluster_token_ttl": 0}),
-                          "-v")
+                          "-v", playbook=ROLE_PLAY)
     assert is_worker(federation.node("fmworker4")) and is_worker(federation.node("fmworker5"))
     rescued = {m["host"]: int(m["rescued"]) for m in RESCUED.finditer(run.output)}
     assert rescued["fmworker4"] == 0 and rescued["fmworker5"] == 1, rescued
@@ -202,14 +212,14 @@ def test_a_node_the_inventory_does_not_name_is_reported_and_kept(federation):
     subprocess.run([str(federation.k8s.kubectl), f"--kubeconfig={federation.k8s.kubeconfig}", "create", "-f", "-"],
                    input=json.dumps(stranger), capture_output=True, text=True, check=True, timeout=60)
     workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
-    run = federation.play(federation_inventory(federation, workers))
+    run = federation.play(federation_inventory(federation, workers), playbook=ROLE_PLAY)
     report = task_section(run.output, "Report Nodes the inventory does not name (never removed by this role)")
     assert "fmstranger" in report
     assert not re.search(r"\bfm(master|worker\d)\b", report.split("names:", 1)[1].split(".")[0])
     assert "fmstranger" in nodes_in_api(federation.k8s)
     failing = federation.play(federation_inventory(federation, workers,
                                                    group_vars={"microk8s_cluster_fail_on_unknown_nodes": True}),
-                              expect_rc=2)
+                              playbook=ROLE_PLAY, expect_rc=2)
     assert "Unknown Nodes in the cluster: " in failing.output and "fmstranger" in failing.output
     assert "fmstranger" in nodes_in_api(federation.k8s)
 
@@ -217,31 +227,40 @@ def test_a_node_the_inventory_does_not_name_is_reported_and_kept(federation):
 def test_a_worker_marked_absent_is_drained_leaves_and_is_removed(federation):
     workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
     inventory = federation_inventory(federation, workers, host_vars={"fmworker2": {"microk8s_cluster_state": "absent"}})
-    run = federation.play(inventory)
+    run = federation.play(inventory, playbook=ROLE_PLAY)
     worker2 = federation.node("fmworker2")
     assert not is_worker(worker2), "fmworker2 still holds clustered.lock"
     assert "fmworker2" not in nodes_in_api(federation.k8s)
+    assert "changed: [fmworker2 -> localhost]" in task_section(run.output, "Drain the nodes marked absent")
     assert "changed: [fmworker2]" in task_section(run.output, "Make the nodes marked absent leave the cluster")
     assert "changed: [fmworker2 -> fmmaster]" in task_section(run.output, "Remove the departed nodes on the first control plane")
     for name in ("fmworker1", "fmworker3"):
         assert is_worker(federation.node(name))
+    again = federation.play(inventory, playbook=ROLE_PLAY)
+    assert again.changed == 0, changed_tasks(again.output)
 
 
-def test_ha_preflight_refuses_two_or_four_control_planes_before_any_change(federation):
-    before = {name: is_worker(federation.node(name)) for name in ("fmworker1", "fmworker3", "fmworker4")}
-    inventory = federation.inventory(["fmmaster", "fmworker1"], ["fmworker3"], group_vars={"microk8s_cluster_ha": True},
-                                     name="ha2.json")
-    run = federation.play(inventory, expect_rc=2)
+def test_ha_preflight_refuses_two_or_four_control_planes_before_any_change(node_factory, k8s_cluster, tmp_path):
+    node_set = node_factory(["fmha1", "fmha2", "fmha3", "fmha4"])
+    cluster = Cluster(node_set, tmp_path, k8s_cluster)
+    inventory = cluster.inventory(["fmha1", "fmha2"], ["fmha3"], group_vars={"microk8s_cluster_ha": True})
+    run = cluster.play(inventory, expect_rc=2)
     assert ("microk8s_cluster_ha is true but group 'microk8s_control_plane' has 2 control plane(s) to keep "
-            "(fmmaster, fmworker1)") in run.output
-    assert "Add 1 control plane(s)" in run.output
-    assert run.changed == 0
-    inventory = federation.inventory(["fmmaster", "fmworker1", "fmworker3", "fmworker4"], [],
-                                     group_vars={"microk8s_cluster_ha": True}, name="ha4.json")
-    run = federation.play(inventory, expect_rc=2)
-    assert "has 4 control plane(s) to keep" in run.output and "odd number of voters" in run.output
-    assert run.changed == 0
-    assert before == {name: is_worker(federation.node(name)) for name in before}
+            "(fmha1, fmha2): a highly available cluster needs at least 3 and an odd number of voters") in run.output
+    assert "Add 1 control plane(s), or set microk8s_cluster_ha: false" in run.output
+    inventory = cluster.inventory(["fmha1", "fmha2", "fmha3", "fmha4"], [], group_vars={"microk8s_cluster_ha": True},
+                                  name="ha4.json")
+    run = cluster.play(inventory, expect_rc=2)
+    assert "has 4 control plane(s) to keep (fmha1, fmha2, fmha3, fmha4)" in run.output
+    assert "Add or remove one control plane" in run.output
+    inventory = cluster.inventory(["fmha1", "fmha2"], ["fmha3"], name="noha.json")
+    run = cluster.play(inventory, expect_rc=2)
+    assert ("microk8s_cluster_ha is false but group 'microk8s_control_plane' has 2 control planes to keep "
+            "(fmha1, fmha2)") in run.output
+    # refused before the install play: nothing was installed anywhere
+    assert "PLAY [Install microk8s on every node]" not in run.output
+    for name in ("fmha1", "fmha2", "fmha3", "fmha4"):
+        assert cluster.node(name).exec("snap", "list", "microk8s").returncode == 1, name
 
 
 def test_rolling_upgrade_moves_every_node_and_uncordons_it(federation):

@@ -138,6 +138,25 @@ def test_leave_skips_a_node_outside_any_cluster(capsys, monkeypatch):
     assert code == 0 and not result['changed'] and cli.calls == []
 
 
+WORKER_STATUS = 'This MicroK8s deployment is acting as a node in a cluster.\nPlease use the control plane node.\n'
+
+
+def test_leave_of_a_worker_is_predicted_then_run(capsys, monkeypatch):
+    cli = ScriptedCli(status=WORKER_STATUS, worker=True, answers=[(0, 'Generating new cluster certificates.\n', '')])
+    code, result = run(microk8s_leave, capsys, monkeypatch, cli, check_mode=True)
+    assert code == 0 and result['changed'] and result['clustered'] and cli.calls == []
+    code, result = run(microk8s_leave, capsys, monkeypatch, cli)
+    assert code == 0 and result['changed'] and cli.calls == [['leave']]
+
+
+def test_last_voter_cannot_leave(capsys, monkeypatch):
+    two = LONE.replace('  - address: 127.0.0.1:19001\n    role: voter\n',
+                       '  - address: 10.0.0.1:19001\n    role: voter\n  - address: 10.0.0.2:19001\n    role: spare\n')
+    cli = ScriptedCli(status=two, answers=[(3, 'This node currently holds the only copy of the Kubernetes database', '')])
+    code, result = run(microk8s_leave, capsys, monkeypatch, cli)
+    assert code == 1 and result['reason'] == 'last_voter'
+
+
 def test_remove_of_an_unknown_node_is_unchanged(capsys, monkeypatch):
     cli = ScriptedCli(answers=[(1, 'Node worker2 does not exist in Kubernetes.\n', '')])
     code, result = run(microk8s_leave, capsys, monkeypatch, cli, node='worker2')
