@@ -24,7 +24,7 @@ import socket
 import string
 import time
 
-from ansible_collections.sciplat.k8s.plugins.module_utils.microk8s import Microk8sCli, Microk8sError
+from ansible_collections.sciplat.k8s.plugins.module_utils.microk8s import TIMEOUT_RCS, Microk8sCli, Microk8sError
 
 # microk8s refuses shorter tokens ("Invalid token size") and fingerprints (join exit 1).
 TOKEN_MIN_LENGTH = 32
@@ -426,7 +426,8 @@ def run_join(module):
             rc, out, err = cli.run(join_args(url, role), timeout=params['timeout'])
             timed_out = None
         except Microk8sError as exc:
-            rc, out, err, timed_out = exc.rc, exc.stdout or '', exc.stderr or '', params['timeout']
+            rc, out, err = exc.rc, exc.stdout or '', exc.stderr or ''
+            timed_out = params['timeout'] if exc.rc in TIMEOUT_RCS else None
         if rc == 0 and not timed_out:
             result['attempts'].append(dict(address=address, reason='joined'))
             facts, state, message = _wait_member(cli, params, params['join_urls'])

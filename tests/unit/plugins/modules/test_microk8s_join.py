@@ -132,6 +132,19 @@ def test_unreachable_address_moves_to_the_next_url(capsys, monkeypatch):
     assert [call[1].split(':')[0] for call in cli.calls] == ['192.168.9.9', '10.89.77.10']
 
 
+def test_join_that_hangs_is_reported_as_a_timeout(capsys, monkeypatch):
+    from ansible_collections.sciplat.k8s.plugins.module_utils.microk8s import Microk8sError
+
+    def hang(args):
+        raise Microk8sError('microk8s join did not finish within 5 seconds', rc=124, stdout='Contacting cluster\n')
+
+    cli = ScriptedCli(answers=[hang])
+    code, result = run(microk8s_join, capsys, monkeypatch, cli, role='worker', timeout=5,
+                       join_urls=['10.89.77.10:25000/%s/%s' % ('T' * 40, FP)])
+    assert code == 1 and result['reason'] == 'timeout' and result['retry_token'] is False
+    assert 'within 5 seconds' in result['msg']
+
+
 def test_leave_skips_a_node_outside_any_cluster(capsys, monkeypatch):
     cli = ScriptedCli()
     code, result = run(microk8s_leave, capsys, monkeypatch, cli)
