@@ -74,8 +74,8 @@ def test_three_voters_make_a_highly_available_cluster():
 def test_not_ready_output_with_misindented_message_has_no_addons():
     # microk8s prints the message one column deeper than `running:`; PyYAML refuses that.
     with pytest.raises(yaml.YAMLError):
-        yaml.safe_load(fixture('status_not_ready.yaml'))
-    parsed = status('status_not_ready.yaml')
+        yaml.safe_load(fixture('status_not_ready.txt'))
+    parsed = status('status_not_ready.txt')
     assert parsed['state'] == 'not_ready'
     assert parsed['running'] is False
     assert parsed['addons'] is None
