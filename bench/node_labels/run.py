@@ -100,6 +100,7 @@ class Bench:
         cluster = testcluster.Cluster()
         cluster.start()
         self.kubeconfig = str(cluster.kubeconfig)
+        self.server = cluster.server
         self.env = {**os.environ, **cluster.env()}
         self.env.update(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
                         ANSIBLE_DEPRECATION_WARNINGS="false", ANSIBLE_LOCALHOST_WARNING="false")
@@ -242,7 +243,7 @@ def main() -> int:
         base, extra = bench.desired(False), bench.desired(True)
         n, k = args.nodes, args.changed
         print("node_labels benchmark: %d Nodes on kube-apiserver %s (%s); %d CPUs, load average %.1f"
-              % (n, testcluster.KUBERNETES_VERSION, testcluster.SERVER, os.cpu_count(), os.getloadavg()[0]))
+              % (n, testcluster.KUBERNETES_VERSION, bench.server, os.cpu_count(), os.getloadavg()[0]))
         bench.create_nodes()
         try:
             initial = bench.module(base)
