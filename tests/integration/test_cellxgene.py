@@ -37,6 +37,7 @@ PORTAL = f"system:serviceaccount:{NS}:omicsdm"
 S3_SECRET_KEY = "cxgit-S3-secret-0123456789abcdef"
 S3_ACCESS_KEY = "CXGITACCESSKEY42"
 CRD = "singleuserinstances.cnag.eu"
+FACTS = yaml.safe_load((REPO / "tests" / "fixtures" / "charts" / "cellxgene.yml").read_text())
 
 
 def kubectl(cluster, *args, check=True, stdin=None):
@@ -194,7 +195,15 @@ def test_install(cluster, deployed):
     assert deployed["first"].changed > 0
     crd = get(cluster, "crd", CRD)
     assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
-    assert crd["spec"]["names"]["shortNames"] == ["suis", "sui"]
+    # Names and required fields as the operator and the portal know them (tests/fixtures/charts/cellxgene.yml).
+    facts = FACTS["crd"]
+    names = crd["spec"]["names"]
+    assert (crd["spec"]["group"], crd["spec"]["scope"], names["kind"], names["plural"], names["singular"], names["shortNames"]) == (
+        facts["group"], facts["scope"], facts["kind"], facts["plural"], facts["singular"], facts["shortNames"])
+    version = crd["spec"]["versions"][0]
+    assert version["name"] == facts["version"] and version["served"] and version["storage"]
+    assert version["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"] == facts["spec_required"]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Lifespan", "Age"]
 
     operator = get(cluster, "deployment", "sui-operator", "-n", NS)
     container = operator["spec"]["template"]["spec"]["containers"][0]
@@ -203,7 +212,9 @@ def test_install(cluster, deployed):
     assert {e["name"]: e["value"] for e in container["env"]} == {"K8_SUI_OP_TICK": "30", "K8_SUI_OP_TO_UNVIS": "300"}
     assert operator["spec"]["template"]["spec"]["serviceAccountName"] == "sui-operator"
 
-    # The S3 credentials, as given, in both instance namespaces.
+    # The S3 credentials, as given, in both instance namespaces, under the keys the instances read.
+    assert [s["keys"] for s in FACTS["secrets"] if s["name"] == "aws-cred-secret"] == [
+        ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]]
     for namespace in (NS, NS_TESTING):
         assert decoded(get(cluster, "secret", "aws-cred-secret", "-n", namespace)) == {
             "AWS_ENDPOINT_URL": "https://s3.example.org", "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,

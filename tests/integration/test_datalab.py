@@ -30,6 +30,7 @@ from playbooks import run_playbook
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "datalab.yml"
 CHART = REPO / "tests" / "charts" / "datalab"
+FACTS = yaml.safe_load((REPO / "tests" / "fixtures" / "charts" / "datalab.yml").read_text())
 PROD = "dlit-prod"
 TEST = "dlit-test"
 INGRESS_NS = "dlit-ingress"
@@ -311,6 +312,10 @@ def test_secrets(cluster, deployed):
             "username": "dlit-mailer", "password": SMTP_PASSWORD}
         values[namespace] = (mongo, keys["private"])
     assert values[PROD] != values[TEST]
+    # Exactly the Secrets and keys the real chart reads.
+    for secret in FACTS["secrets"]:
+        for namespace in (PROD, TEST):
+            assert set(get(cluster, "secret", secret["name"], "-n", namespace)["data"]) == set(secret["keys"])
     prod_tls = get(cluster, "secret", "tls-secret", "-n", PROD)
     assert prod_tls["type"] == "kubernetes.io/tls"
     assert decoded(prod_tls) == {"tls.crt": PROD_TLS["certificate"], "tls.key": PROD_TLS["private_key"]}
