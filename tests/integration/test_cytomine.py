@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from playbooks import run_playbook
+from test_scipion import apply, decoded, get, helm_json, kubectl, kwok_node
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "cytomine.yml"
@@ -38,31 +38,8 @@ CHART_SECRETS = ["admin-iam-secret", "keystore-iam-secret", "postgres-iam-secret
 CBIR = "registry.example.org/cytomine/cbir:2025.1-lab"
 
 
-def kubectl(cluster, *args, check=True, stdin=None):
-    done = subprocess.run([str(cluster.kubectl), *args], env=dict(os.environ, **cluster.env), input=stdin,
-                          capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done
-
-
-def get(cluster, *args):
-    done = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def apply(cluster, *manifests):
-    kubectl(cluster, "apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(m) for m in manifests))
-
-
 def helm_status(cluster):
-    done = subprocess.run([str(cluster.helm), "status", "cytomine", "-n", NAMESPACE, "-o", "json"],
-                          env=dict(os.environ, **cluster.env), capture_output=True, text=True, check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def decoded(secret):
-    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    return helm_json(cluster, "status", "cytomine", "-n", NAMESPACE)
 
 
 def secrets(cluster):
@@ -88,11 +65,7 @@ def remove_test_objects(cluster):
 def cluster(k8s_cluster, tmp_path_factory):
     remove_test_objects(k8s_cluster)
     # kwok nodes advertise no ephemeral storage, which the chart requests: this one stands for a node with a disk.
-    apply(k8s_cluster, {"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": NODE, "labels": {"kubernetes.io/hostname": NODE}, "annotations": {"kwok.x-k8s.io/node": "fake"}}})
-    kubectl(k8s_cluster, "wait", "--for=condition=Ready", f"node/{NODE}", "--timeout=60s")
-    kubectl(k8s_cluster, "patch", "node", NODE, "--subresource=status", "--type=merge", "-p", json.dumps(
-        {"status": {"capacity": {"ephemeral-storage": "500Gi"}, "allocatable": {"ephemeral-storage": "500Gi"}}}))
+    kwok_node(k8s_cluster, NODE, {}, {"ephemeral-storage": "500Gi"})
     # Stand-in for microk8s' hostpath provisioner: a class with static volumes the scheduler binds.
     apply(k8s_cluster, {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": STORAGE_CLASS},
                         "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer"})

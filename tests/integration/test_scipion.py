@@ -58,6 +58,15 @@ def apply(cluster, *manifests):
     kubectl(cluster, "apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(m) for m in manifests))
 
 
+def kwok_node(cluster, name, labels, allocatable):
+    """A kwok Node that also advertises `allocatable` (stand-in for a device plugin or a node's disk)."""
+    apply(cluster, {"apiVersion": "v1", "kind": "Node", "metadata": {
+        "name": name, "labels": {"kubernetes.io/hostname": name, **labels}, "annotations": {"kwok.x-k8s.io/node": "fake"}}})
+    kubectl(cluster, "wait", "--for=condition=Ready", f"node/{name}", "--timeout=60s")
+    kubectl(cluster, "patch", "node", name, "--subresource=status", "--type=merge", "-p",
+            json.dumps({"status": {"capacity": allocatable, "allocatable": allocatable}}))
+
+
 def helm_json(cluster, *args):
     done = subprocess.run([str(cluster.helm), *args, "-o", "json"], env=dict(os.environ, **cluster.env),
                           capture_output=True, text=True, check=False)
@@ -111,13 +120,8 @@ def remove_test_objects(cluster):
 def cluster(k8s_cluster, tmp_path_factory):
     """A kwok GPU node, the StorageClasses the chart names, static NFS volumes and an IngressClass."""
     remove_test_objects(k8s_cluster)
-    apply(k8s_cluster, {"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": GPU_NODE, "labels": {GPU_LABEL: "true", "kubernetes.io/hostname": GPU_NODE},
-        "annotations": {"kwok.x-k8s.io/node": "fake"}}})
-    kubectl(k8s_cluster, "wait", "--for=condition=Ready", f"node/{GPU_NODE}", "--timeout=60s")
-    # Stand-in for the NVIDIA device plugin: the node advertises two GPUs.
-    kubectl(k8s_cluster, "patch", "node", GPU_NODE, "--subresource=status", "--type=merge", "-p",
-            json.dumps({"status": {"capacity": {"nvidia.com/gpu": "2"}, "allocatable": {"nvidia.com/gpu": "2"}}}))
+    # Stand-in for a GPU node whose NVIDIA device plugin advertises two GPUs.
+    kwok_node(k8s_cluster, GPU_NODE, {GPU_LABEL: "true"}, {"nvidia.com/gpu": "2"})
     created_classes = []
     for name in ("nfs-csi", "onedata"):
         if get(k8s_cluster, "storageclass", name) is None:
