@@ -10,7 +10,6 @@ the instances: the tests check what the API server stores and allows).
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import os
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 from playbooks import run_playbook
+from test_scipion import apply, decoded, get, kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "cellxgene.yml"
@@ -40,32 +40,15 @@ CRD = "singleuserinstances.cnag.eu"
 FACTS = yaml.safe_load((REPO / "tests" / "fixtures" / "charts" / "cellxgene.yml").read_text())
 
 
-def kubectl(cluster, *args, check=True, stdin=None):
-    done = subprocess.run([str(cluster.kubectl), *args], env=dict(os.environ, **cluster.env), input=stdin,
-                          capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done
+def server_dry_run(cluster, manifest):
+    """What the API server (admission and schema validation included) answers to this object, storing nothing."""
+    return kubectl(cluster, "apply", "--dry-run=server", "-f", "-", check=False, stdin=json.dumps(manifest))
 
 
-def get(cluster, *args):
-    done = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def apply(cluster, *manifests, dry_run=False):
-    extra = ["--dry-run=server"] if dry_run else []
-    return kubectl(cluster, "apply", *extra, "-f", "-", check=not dry_run,
-                   stdin="\n---\n".join(yaml.safe_dump(m) for m in manifests))
-
-
-def decoded(secret):
-    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
-
-
-def can_i(cluster, who, verb, resource, namespace=None):
-    args = ["auth", "can-i", verb, resource, f"--as={who}"] + ([f"--namespace={namespace}"] if namespace else [])
-    answer = kubectl(cluster, *args, check=False).stdout.strip()
+def can_i(cluster, who, verb, resource, namespace=None, groups=()):
+    """The API server's authorisation answer for an impersonated user (SubjectAccessReview)."""
+    args = ["auth", "can-i", verb, resource, f"--as={who}", *[f"--as-group={g}" for g in groups]]
+    answer = kubectl(cluster, *args, *([f"--namespace={namespace}"] if namespace else []), check=False).stdout.strip()
     assert answer in ("yes", "no"), answer
     return answer == "yes"
 
@@ -363,12 +346,12 @@ def sui(name, **spec_changes):
     ({"ingress__spec__rules": []}, "spec.ingress.spec.rules: Invalid value: 0"),
 ])
 def test_crd_rejects_invalid_instances(cluster, deployed, changes, message):
-    done = apply(cluster, sui("cellxgene-invalid", **changes), dry_run=True)
+    done = server_dry_run(cluster, sui("cellxgene-invalid", **changes))
     assert done.returncode != 0 and message in done.stderr, done.stderr
 
 
 def test_crd_accepts_a_valid_instance(cluster, deployed):
-    done = apply(cluster, sui("cellxgene-valid"), dry_run=True)
+    done = server_dry_run(cluster, sui("cellxgene-valid"))
     assert done.returncode == 0, done.stderr
 
 

@@ -10,7 +10,6 @@ NetworkPolicies are stored and checked, not enforced: the test cluster has no CN
 
 from __future__ import annotations
 
-import base64
 import datetime
 import json
 import os
@@ -26,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from playbooks import run_playbook
+from test_cellxgene import can_i, server_dry_run
+from test_scipion import apply, decoded, get, helm_json, kubectl
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "datalab.yml"
@@ -42,42 +43,6 @@ ROLE_CLUSTER_ROLE = "sciplat-datalab-infrastructure-management"
 CHART_CLUSTER_OBJECTS = (("clusterrole", "infrastructure-management-role"),
                          ("clusterrolebinding", "infrastructure-management"), ("clusterrole", "health-check-role"))
 SMTP_PASSWORD = "dlit-smtp-password-7c1d"
-
-
-def kubectl(cluster, *args, check=True, stdin=None):
-    done = subprocess.run([str(cluster.kubectl), *args], env=dict(os.environ, **cluster.env), input=stdin,
-                          capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done
-
-
-def get(cluster, *args):
-    done = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def apply(cluster, *manifests, dry_run=False):
-    extra = ["--dry-run=server"] if dry_run else []
-    return kubectl(cluster, "apply", *extra, "-f", "-", check=not dry_run,
-                   stdin="\n---\n".join(yaml.safe_dump(m) for m in manifests))
-
-
-def helm_json(cluster, *args):
-    done = subprocess.run([str(cluster.helm), *args, "-o", "json"], env=dict(os.environ, **cluster.env),
-                          capture_output=True, text=True, check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def decoded(secret):
-    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
-
-
-def can_i(cluster, verb, resource, namespace, user, *groups):
-    args = ["auth", "can-i", verb, resource, f"--namespace={namespace}", f"--as={user}"]
-    answer = kubectl(cluster, *args, *[f"--as-group={g}" for g in groups], check=False).stdout.strip()
-    assert answer in ("yes", "no"), answer
-    return answer == "yes"
 
 
 def remove_test_objects(cluster):
@@ -242,9 +207,9 @@ def test_chart_cluster_rbac_handled_by_the_role(cluster, deployed):
         account = f"system:serviceaccount:{namespace}:infrastructure-service-account"
         binding = get(cluster, "rolebinding", ROLE_CLUSTER_ROLE, "-n", namespace)
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "infrastructure-service-account", "namespace": namespace}]
-        assert can_i(cluster, "delete", "pods", namespace, account)
-        assert can_i(cluster, "create", "secrets", namespace, account)
-        assert not can_i(cluster, "get", "secrets", other, account)
+        assert can_i(cluster, account, "delete", "pods", namespace)
+        assert can_i(cluster, account, "create", "secrets", namespace)
+        assert not can_i(cluster, account, "get", "secrets", other)
     # The release holds no cluster-wide RBAC, nor the developer leftover aimed at namespace devtest.
     manifest = subprocess.run([str(cluster.helm), "get", "manifest", "prod", "-n", PROD], env=dict(os.environ, **cluster.env),
                               capture_output=True, text=True, check=True).stdout
@@ -260,10 +225,10 @@ def test_quota_and_limits_enforced(cluster, deployed):
                                          **({"resources": {"limits": {"cpu": cpu}}} if cpu else {})}
                                         for i, cpu in enumerate(cpu_limits)]}}
 
-    over_max = apply(cluster, pod("over-max", "2"), dry_run=True)
+    over_max = server_dry_run(cluster, pod("over-max", "2"))
     assert over_max.returncode != 0 and "maximum cpu usage per Container is 1, but limit is 2" in over_max.stderr
     # The chart's four pods hold 2 of the 3 CPUs of limits.cpu: two more containers at 1 CPU do not fit.
-    over_quota = apply(cluster, pod("over-quota", "1", "1"), dry_run=True)
+    over_quota = server_dry_run(cluster, pod("over-quota", "1", "1"))
     assert over_quota.returncode != 0 and "exceeded quota: datalab-environment" in over_quota.stderr
     assert "limits.cpu=3" in over_quota.stderr
     created = json.loads(kubectl(cluster, "create", "--dry-run=server", "-o", "json", "-f", "-",
@@ -287,7 +252,7 @@ def test_quota_and_limits_enforced(cluster, deployed):
     ("get", "pods", PROD, "mallory", (), False),
 ])
 def test_team_rbac(cluster, deployed, verb, resource, namespace, user, groups, allowed):
-    assert can_i(cluster, verb, resource, namespace, user, *groups) is allowed
+    assert can_i(cluster, user, verb, resource, namespace, groups) is allowed
 
 
 def test_environments_isolated(cluster, deployed):
@@ -341,8 +306,8 @@ def test_team_removed_scope_and_class_changed(cluster, deployed, tmp_path):
     assert result.changed > 0
     assert get(cluster, "role", "datalab-team-devs", "-n", TEST) is None
     assert get(cluster, "rolebinding", "datalab-team-devs", "-n", TEST) is None
-    assert not can_i(cluster, "delete", "pods", TEST, "dan", "dlit-developers")
-    assert can_i(cluster, "get", "secrets", TEST, "olivia")
+    assert not can_i(cluster, "dan", "delete", "pods", TEST, ["dlit-developers"])
+    assert can_i(cluster, "olivia", "get", "secrets", TEST)
     for namespace in (PROD, TEST):
         assert get(cluster, "rolebinding", ROLE_CLUSTER_ROLE, "-n", namespace) is None
         binding = get(cluster, "clusterrolebinding", f"{ROLE_CLUSTER_ROLE}-{namespace}")
