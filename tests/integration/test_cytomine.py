@@ -55,6 +55,7 @@ def remove_test_objects(cluster):
     subprocess.run([str(cluster.helm), "uninstall", "cytomine", "-n", NAMESPACE, "--wait"],
                    env=dict(os.environ, **cluster.env), capture_output=True, check=False)
     kubectl(cluster, "delete", "namespace", NAMESPACE, TASKS_NAMESPACE, "cytomineit-refused", "cytomineit-taken",
+            "cytomineit-check", "cytomineit-check-tasks",
             "--ignore-not-found", "--timeout=180s", check=False)
     kubectl(cluster, "delete", "pv", *VOLUMES, "--ignore-not-found", check=False)
     kubectl(cluster, "delete", "storageclass", STORAGE_CLASS, "--ignore-not-found", check=False)
@@ -239,3 +240,10 @@ def test_upgrade_keeps_every_secret(cluster, deployed, tmp_path):
     assert {name: data for name, (dummy, data) in secrets(cluster).items()} == \
         {name: data for name, (dummy, data) in before.items()}
     assert run(cluster, tmp_path, hosts).changed == 0
+
+
+def test_check_mode_predicts_an_install_and_writes_nothing(cluster, tmp_path):
+    checked = run(cluster, tmp_path, inventory(tmp_path, cytomine_namespace="cytomineit-check"), "--check", "--diff")
+    assert checked.changed > 0
+    assert get(cluster, "namespace", "cytomineit-check") is None
+    assert get(cluster, "namespace", "cytomineit-check-tasks") is None

@@ -109,7 +109,8 @@ def remove_test_objects(cluster):
         for release in releases:
             subprocess.run([str(cluster.helm), "uninstall", release, "-n", namespace, "--wait"],
                            env=dict(os.environ, **cluster.env), capture_output=True, check=False)
-    kubectl(cluster, "delete", "namespace", NS_A, NS_B, "scipionit-refused", "scipionit-other", "--ignore-not-found",
+    kubectl(cluster, "delete", "namespace", NS_A, NS_B, "scipionit-refused", "scipionit-other", "scipionit-check",
+            "--ignore-not-found",
             "--timeout=180s", check=False)
     kubectl(cluster, "delete", "pv", *NFS_VOLUMES, "--ignore-not-found", check=False)
     kubectl(cluster, "delete", "node", GPU_NODE, "--ignore-not-found", check=False)
@@ -316,3 +317,11 @@ def test_node_port_of_another_release_is_refused(cluster, onezone, tokens, deplo
     refused = run(cluster, tmp_path, hosts, tokens, expect_rc=2)
     assert "NodePort 32142 is taken by scipionit-a/alice-vnc (release alice)" in " ".join(refused.output.split())
     assert get(cluster, "namespace", "scipionit-other") is None
+
+
+def test_check_mode_predicts_a_new_instance_and_writes_nothing(cluster, onezone, tokens, tmp_path):
+    hosts = inventory(tmp_path, onezone, [instance("erin", "scipionit-check", vnc_node_port=32144)])
+    checked = run(cluster, tmp_path, hosts, tokens, "--check", "--diff")
+    assert checked.changed > 0
+    assert get(cluster, "namespace", "scipionit-check") is None
+    assert_nothing_secret(checked.output, *tokens.values())
