@@ -73,11 +73,10 @@ def cluster(k8s_cluster):
            "spec": {"controller": "k8s.io/ingress-nginx"}},
           {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS_INGRESS}})
     kubectl(k8s_cluster, "wait", "--for=condition=Ready", f"node/{NODE}", "--timeout=60s")
+    container = {"name": "nginx-ingress-microk8s", "image": "standin/ingress", "ports": [{"containerPort": 10254}]}
     apply(k8s_cluster, {"apiVersion": "v1", "kind": "Pod", "metadata": {
         "name": "nginx-ingress-microk8s-controller-standin", "namespace": NS_INGRESS,
-        "labels": {"name": "nginx-ingress-microk8s"}},
-        "spec": {"nodeName": NODE, "containers": [{"name": "nginx-ingress-microk8s", "image": "standin/ingress",
-                                                    "ports": [{"containerPort": 10254, "name": "health"}]}]}})
+        "labels": {"name": "nginx-ingress-microk8s"}}, "spec": {"nodeName": NODE, "containers": [container]}})
     kubectl(k8s_cluster, "wait", "--for=condition=Ready", "pod", "-n", NS_INGRESS, "--all", "--timeout=60s")
     yield k8s_cluster
     remove_test_objects(k8s_cluster)

@@ -37,26 +37,21 @@ def example(k8s_cluster, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("contract")
     out = workdir / "values.json"
     play = [{"hosts": "control_plane[0]", "gather_facts": False, "tasks": [
-        {"name": "compute and validate", "ansible.builtin.include_role": {"name": "sciplat.k8s.datalab", "tasks_from": "validate",
-                                                                           "public": True}},
+        {"name": "compute and validate",
+         "ansible.builtin.include_role": {"name": "sciplat.k8s.datalab", "tasks_from": "validate", "public": True}},
         {"name": "dump", "ansible.builtin.copy": {"dest": str(out), "mode": "0600", "content": (
             "{% set found = namespace(envs={}) %}{% for env in __datalab_environments %}"
             "{% set found.envs = found.envs | combine({env.name: {'namespace': env.namespace, 'values': "
             "__datalab_role_values[env.name] | combine(__datalab_user_values[env.name], recursive=True)}}) %}"
             "{% endfor %}{{ found.envs | to_json }}")}},
-        {"name": "post-renderers", "ansible.builtin.template": {
-            "src": str(ROLE / "templates" / "post_renderer.py.j2"), "dest": str(workdir) + "/{{ __datalab_environment.name }}.py",
-            "mode": "0700"},
-         "vars": {"__datalab_post_render_config": {"drop_objects": "{{ __datalab_chart_cluster_objects }}",
-                                                   "drop_namespaces": "{{ datalab_chart_drop_namespaces }}",
-                                                   "ingress_class": "{{ datalab_ingress_class }}"}},
-         "loop": "{{ __datalab_environments }}", "loop_control": {"loop_var": "__datalab_environment"}},
+        {"name": "post-renderers",
+         "ansible.builtin.include_role": {"name": "sciplat.k8s.datalab", "tasks_from": "post_renderers"}},
     ]}]
     run_playbook(play, k8s_cluster.env, "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}",
-                 workdir=workdir, inventory=EXAMPLE, extra_vars=VAULT)
+                 workdir=workdir, inventory=EXAMPLE, extra_vars=dict(VAULT, datalab_post_renderer_dir=str(workdir)))
     environments = json.loads(out.read_text())
     for name, environment in environments.items():
-        environment["post_renderer"] = workdir / f"{name}.py"
+        environment["post_renderer"] = workdir / f"{environment['namespace']}-{name}.py"
     return {"environments": environments, "cluster": k8s_cluster}
 
 
