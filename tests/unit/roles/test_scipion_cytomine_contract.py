@@ -7,23 +7,30 @@ must consume the same keys.
 """
 import functools
 import hashlib
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from ansible.parsing.dataloader import DataLoader
-from ansible.plugins.loader import init_plugin_loader
-from ansible.template import Templar, trust_as_template
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "fixtures" / "charts"
 SPACE_A = "5b2f4e8a9c1d3f60718293a4b5c6d7e8ch1a2b"
 SPACE_B = "a1b2c3d4e5f60718293a4b5c6d7e8f90ch3c4d"
 
+# Runs in a child process: loading ansible's controller side into the unit-test process changes how
+# in-process module runs report warnings, which other unit tests read.
+RENDER = r"""
+import json, sys
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+from ansible.template import Templar, trust_as_template
 
 def trusted(data):
-    """Role files are trusted templates, as when ansible-playbook loads them."""
+    # Role files are trusted templates, as when ansible-playbook loads them.
     if isinstance(data, str):
         return trust_as_template(data)
     if isinstance(data, dict):
@@ -32,21 +39,30 @@ def trusted(data):
         return [trusted(value) for value in data]
     return data
 
+request = json.load(sys.stdin)
+init_plugin_loader()
+loader = DataLoader()
+variables = {}
+for part in ("defaults", "vars"):
+    variables.update(trusted(loader.load_from_file(request["root"] + "/roles/" + request["role"] + "/" + part + "/main.yml")))
+variables.update(trusted(request["overrides"]))
+templar = Templar(loader=loader, variables=variables)
+json.dump({name: templar.template(variables[name]) for name in request["names"]}, sys.stdout)
+"""
 
-@functools.cache
-def plugin_loader_ready():
-    init_plugin_loader()
-    return True
+
+@functools.lru_cache(maxsize=None)
+def _render(role, names, overrides_json):
+    request = {"root": str(REPO), "role": role, "names": list(names), "overrides": json.loads(overrides_json)}
+    done = subprocess.run([sys.executable, "-c", RENDER], input=json.dumps(request), capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
-def role_templar(role, **overrides):
-    plugin_loader_ready()
-    loader = DataLoader()
-    variables = {}
-    for part in ("defaults", "vars"):
-        variables.update(trusted(loader.load_from_file(str(REPO / "roles" / role / part / "main.yml"))))
-    variables.update(trusted(overrides))
-    return Templar(loader=loader, variables=variables), variables
+def render(role, *names, **overrides):
+    """The role's variables `names`, templated by ansible-core from its defaults and vars plus `overrides`."""
+    return json.loads(_render(role, names, json.dumps(overrides, sort_keys=True)))
 
 
 def leaf_paths(values, prefix=""):
@@ -86,10 +102,10 @@ PORTAL_KEYS = set(SCIPION["value_keys_known_from_consumers"])
 
 def scipion_values(instance, **overrides):
     overrides.setdefault("scipion_onedata_tokens", {instance["name"]: {"dataset": "tok-d", "project": "tok-p"}})
-    templar, variables = role_templar(
-        "scipion", scipion_instances=[instance], __scipion_instance="{{ __scipion_instances[0] }}",
-        __scipion_vnc_passwords={instance["name"]: "0123456789abcdef0123456789abcdef"}, **overrides)
-    return templar.template(variables["__scipion_values"]), templar, variables
+    rendered = render("scipion", "__scipion_values", "__scipion_chart_keys_assumed", scipion_instances=[instance],
+                      __scipion_instance="{{ __scipion_instances[0] }}",
+                      __scipion_vnc_passwords={instance["name"]: "0123456789abcdef0123456789abcdef"}, **overrides)
+    return rendered["__scipion_values"], set(rendered["__scipion_chart_keys_assumed"].values())
 
 
 def scipion_instance(**extra):
@@ -102,14 +118,12 @@ INGRESS = scipion_instance(vnc_access="ingress", vnc_host="alice.example.org")
 
 
 def test_scipion_known_keys_are_exactly_the_portal_keys():
-    templar, variables = role_templar("scipion")
-    known = templar.template(variables["__scipion_chart_keys_known"])
+    known = render("scipion", "__scipion_chart_keys_known")["__scipion_chart_keys_known"]
     assert set(known.values()) == PORTAL_KEYS
 
 
 def test_scipion_assumed_keys_are_not_known_and_are_documented():
-    templar, variables = role_templar("scipion")
-    assumed = set(templar.template(variables["__scipion_chart_keys_assumed"]).values())
+    assumed = set(render("scipion", "__scipion_chart_keys_assumed")["__scipion_chart_keys_assumed"].values())
     readme = (REPO / "roles" / "scipion" / "README.md").read_text()
     assert not assumed & PORTAL_KEYS
     for key in assumed:
@@ -118,8 +132,7 @@ def test_scipion_assumed_keys_are_not_known_and_are_documented():
 
 @pytest.mark.parametrize("instance", [GPU_NODEPORT, INGRESS], ids=["gpu-nodeport", "ingress"])
 def test_scipion_sets_only_portal_or_assumed_keys_and_every_required_one(instance):
-    values, templar, variables = scipion_values(instance)
-    assumed = set(templar.template(variables["__scipion_chart_keys_assumed"]).values())
+    values, assumed = scipion_values(instance)
     unknown = sorted(p for p in leaf_paths(values) if not covered(p, PORTAL_KEYS | assumed))
     assert unknown == []
     for item in SCIPION["required"]:
@@ -131,12 +144,12 @@ def test_scipion_sets_only_portal_or_assumed_keys_and_every_required_one(instanc
 
 
 def test_scipion_gpu_and_vnc_settings():
-    values, dummy, dummy_vars = scipion_values(GPU_NODEPORT)
+    values, dummy = scipion_values(GPU_NODEPORT)
     assert values["instance"]["gpu"] == 2
     assert values["instance"]["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
     assert values["vnc"]["serviceType"] == "NodePort" and values["vnc"]["nodePort"] == 32000
     assert values["vnc"]["ingress"] == {"enabled": False}
-    values, dummy, dummy_vars = scipion_values(INGRESS)
+    values, dummy = scipion_values(INGRESS)
     assert "gpu" not in values["instance"] and "nodeSelector" not in values["instance"]
     assert "nodePort" not in values["vnc"] and values["vnc"]["serviceType"] == "ClusterIP"
     assert values["vnc"]["ingress"] == {"enabled": True, "host": "alice.example.org", "className": "public"}
@@ -149,14 +162,14 @@ def test_scipion_gpu_and_vnc_settings():
     ({"bob": "tok-bob"}, "tok-fallback", ("tok-fallback", "tok-fallback")),
 ])
 def test_scipion_tokens_per_instance_then_fallback(tokens, fallback, expected):
-    values, dummy, dummy_vars = scipion_values(GPU_NODEPORT, scipion_onedata_tokens=tokens,
+    values, dummy = scipion_values(GPU_NODEPORT, scipion_onedata_tokens=tokens,
                                                scipion_onedata_token=fallback)
     assert (values["od"]["dataset"]["token"], values["od"]["project"]["token"]) == expected
 
 
 def test_scipion_chart_keys_remap_or_leave_out_a_setting():
     remap = {"gpu": "resources.gpus", "node_selector": ""}
-    values, dummy, dummy_vars = scipion_values(GPU_NODEPORT, scipion_chart_keys=remap)
+    values, dummy = scipion_values(GPU_NODEPORT, scipion_chart_keys=remap)
     assert values["resources"]["gpus"] == 2
     assert "gpu" not in values["instance"] and "nodeSelector" not in values["instance"]
 
@@ -165,7 +178,7 @@ def test_scipion_stand_in_chart_reads_every_key_the_role_sets():
     chart_values = yaml.safe_load((REPO / "tests" / "charts" / "scipion" / "values.yaml").read_text())
     chart_keys = leaf_paths(chart_values)
     for instance in (GPU_NODEPORT, INGRESS):
-        values, dummy, dummy_vars = scipion_values(instance)
+        values, dummy = scipion_values(instance)
         assert sorted(p for p in leaf_paths(values) if not covered(p, chart_keys)) == []
     assert PORTAL_KEYS <= chart_keys
 
@@ -178,15 +191,15 @@ CYTOMINE = fixture("cytomine")
 CYTOMINE_KEYS = set(CYTOMINE["value_keys"]) | set(CYTOMINE["template_reads"])
 
 
-def cytomine_values(**overrides):
+def cytomine_values(*names, **overrides):
     overrides.setdefault("cytomine_domain_name", "cytomine.example.org")
     overrides.setdefault("cytomine_public_ip", "192.0.2.30/32")
-    templar, variables = role_templar("cytomine", **overrides)
-    return templar.template(variables["__cytomine_role_values"]), templar, variables
+    rendered = render("cytomine", "__cytomine_role_values", *names, **overrides)
+    return rendered.pop("__cytomine_role_values"), rendered
 
 
 def test_cytomine_sets_only_keys_the_chart_reads():
-    values, dummy, dummy_vars = cytomine_values(cytomine_resources={
+    values, dummy = cytomine_values(cytomine_resources={
         component: {"requests": {"cpu": "1"}, "limits": {"memory": "1Gi"}}
         for component in ("core", "mongodb", "pims", "pims_cache", "postgresql", "web_ui")})
     assert sorted(p for p in leaf_paths(values) if not covered(p, CYTOMINE_KEYS)) == []
@@ -196,7 +209,7 @@ def test_cytomine_sets_only_keys_the_chart_reads():
 
 
 def test_cytomine_sets_every_required_key():
-    values, dummy, dummy_vars = cytomine_values()
+    values, dummy = cytomine_values()
     for item in CYTOMINE["required"]:
         assert at(values, item["key"]) not in ("", None), item["key"]
     assert values["app_engine"]["tasks_namespace"] == "cytomine-tasks"
@@ -204,13 +217,12 @@ def test_cytomine_sets_every_required_key():
 
 
 def test_cytomine_generates_every_public_default_and_matches_pims_to_core():
-    values, templar, variables = cytomine_values()
+    values, facts = cytomine_values("__cytomine_public_default_sha256", "__cytomine_generated_keys", "__cytomine_must_match")
     public = CYTOMINE["public_default_secrets"]
-    hashes = templar.template(variables["__cytomine_public_default_sha256"])
-    generated = templar.template(variables["__cytomine_generated_keys"])
+    hashes = facts["__cytomine_public_default_sha256"]
     assert sorted(hashes) == sorted(public)
-    assert sorted({path for key in generated for path in key["paths"]}) == sorted(public)
-    assert [list(pair) for pair in templar.template(variables["__cytomine_must_match"])] == CYTOMINE["must_match"]
+    assert sorted({path for key in facts["__cytomine_generated_keys"] for path in key["paths"]}) == sorted(public)
+    assert facts["__cytomine_must_match"] == CYTOMINE["must_match"]
     for left, right in CYTOMINE["must_match"]:
         assert at(values, left) == at(values, right)
     # The two public defaults short enough to state here check that the digests are of the plain values.
@@ -219,13 +231,12 @@ def test_cytomine_generates_every_public_default_and_matches_pims_to_core():
 
 
 def test_cytomine_user_smtp_password_replaces_the_generated_one():
-    values, dummy, dummy_vars = cytomine_values(cytomine_smtp_password="mail-account-secret")
+    values, dummy = cytomine_values(cytomine_smtp_password="mail-account-secret")
     assert values["core"]["smtp_password"] == "mail-account-secret"
 
 
 def test_cytomine_default_images_are_the_ce_release():
-    templar, variables = role_templar("cytomine")
-    images = templar.template(variables["cytomine_images"])
+    images = render("cytomine", "cytomine_images")["cytomine_images"]
     released = {key.split(".", 1)[1]: value for key, value in CYTOMINE["released_images_ce_2025_1"].items()
                 if key.startswith("images.") and ":" in value.split()[0]}
     for key, image in released.items():
@@ -246,16 +257,15 @@ def test_cytomine_default_images_are_the_ce_release():
     ("", False),
 ])
 def test_cytomine_pinned_image_pattern(image, pinned):
-    templar, variables = role_templar("cytomine")
-    pattern = templar.template(variables["__cytomine_pinned_image"])
+    pattern = render("cytomine", "__cytomine_pinned_image")["__cytomine_pinned_image"]
     assert bool(re.match(pattern, image)) is pinned
 
 
 def test_cytomine_chart_made_secrets_and_booleans_match_the_record():
-    templar, variables = role_templar("cytomine")
+    facts = render("cytomine", "__cytomine_chart_secrets", "__cytomine_boolean_keys")
     chart_made = [s["name"] for s in CYTOMINE["secrets"] if s["created_by"].startswith("chart") and s["name"] != "app-engine"]
-    assert sorted(templar.template(variables["__cytomine_chart_secrets"])) == sorted(chart_made)
-    assert set(templar.template(variables["__cytomine_boolean_keys"])) <= set(CYTOMINE["value_keys"])
+    assert sorted(facts["__cytomine_chart_secrets"]) == sorted(chart_made)
+    assert set(facts["__cytomine_boolean_keys"]) <= set(CYTOMINE["value_keys"])
 
 
 def test_cytomine_stand_in_chart_has_the_upstream_value_keys():
