@@ -162,8 +162,7 @@ def test_scipion_gpu_and_vnc_settings():
     ({"bob": "tok-bob"}, "tok-fallback", ("tok-fallback", "tok-fallback")),
 ])
 def test_scipion_tokens_per_instance_then_fallback(tokens, fallback, expected):
-    values, dummy = scipion_values(GPU_NODEPORT, scipion_onedata_tokens=tokens,
-                                               scipion_onedata_token=fallback)
+    values, dummy = scipion_values(GPU_NODEPORT, scipion_onedata_tokens=tokens, scipion_onedata_token=fallback)
     assert (values["od"]["dataset"]["token"], values["od"]["project"]["token"]) == expected
 
 
