@@ -89,14 +89,14 @@ EXAMPLES = r'''
 - name: Which nodes have to join (no URL needed in check mode)
   sciplat.k8s.microk8s_join:
     role: worker
-    cluster_nodes: "{{ hostvars[groups['microk8s_control_plane'][0]].first_status.high_availability.nodes | map(attribute='address') }}"
+    cluster_nodes: "{{ hostvars[groups['control_plane'][0]].first_status.high_availability.nodes | map(attribute='address') }}"
   check_mode: true
   register: join_plan
 
 - name: Join as a worker
   sciplat.k8s.microk8s_join:
     role: worker
-    join_urls: "{{ hostvars[groups['microk8s_control_plane'][0]].join_token.join_urls }}"
+    join_urls: "{{ hostvars[groups['control_plane'][0]].join_token.join_urls }}"
   when: join_plan is changed
   throttle: 1
 '''

@@ -61,7 +61,7 @@ EXAMPLES = r'''
   sciplat.k8s.microk8s_join_token:
     ttl: 300
   run_once: true
-  delegate_to: "{{ groups['microk8s_control_plane'][0] }}"
+  delegate_to: "{{ groups['control_plane'][0] }}"
   register: join_token
   no_log: true
 

@@ -68,7 +68,7 @@ EXAMPLES = r'''
 - name: Forget the node on the first control plane
   sciplat.k8s.microk8s_leave:
     node: "{{ left.node_name }}"
-  delegate_to: "{{ groups['microk8s_control_plane'][0] }}"
+  delegate_to: "{{ groups['control_plane'][0] }}"
   when: left is changed
 '''
 

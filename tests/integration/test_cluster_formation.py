@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_PLAYBOOK = ROOT / "playbooks/cluster.yml"
 UPGRADE_PLAYBOOK = ROOT / "playbooks/upgrade.yml"
 D = "/var/snap/microk8s/current"
-CP = "microk8s_control_plane"
-WORKERS = "microk8s_workers"
+CP = "control_plane"
+WORKERS = "workers"
 
 # Inventory variables of the tests: the containers run as root, microk8s on a pinned channel, API
 # access through K8S_AUTH_KUBECONFIG (set by the test cluster's environment).
@@ -245,7 +245,7 @@ def test_ha_preflight_refuses_two_or_four_control_planes_before_any_change(node_
     cluster = Cluster(node_set, tmp_path, k8s_cluster)
     inventory = cluster.inventory(["fmha1", "fmha2"], ["fmha3"], group_vars={"microk8s_cluster_ha": True})
     run = cluster.play(inventory, expect_rc=2)
-    assert ("microk8s_cluster_ha is true but group 'microk8s_control_plane' has 2 control plane(s) to keep "
+    assert ("microk8s_cluster_ha is true but group 'control_plane' has 2 control plane(s) to keep "
             "(fmha1, fmha2): a highly available cluster needs at least 3 and an odd number of voters") in run.output
     assert "Add 1 control plane(s), or set microk8s_cluster_ha: false" in run.output
     inventory = cluster.inventory(["fmha1", "fmha2", "fmha3", "fmha4"], [], group_vars={"microk8s_cluster_ha": True},
@@ -255,7 +255,7 @@ def test_ha_preflight_refuses_two_or_four_control_planes_before_any_change(node_
     assert "Add or remove one control plane" in run.output
     inventory = cluster.inventory(["fmha1", "fmha2"], ["fmha3"], name="noha.json")
     run = cluster.play(inventory, expect_rc=2)
-    assert ("microk8s_cluster_ha is false but group 'microk8s_control_plane' has 2 control planes to keep "
+    assert ("microk8s_cluster_ha is false but group 'control_plane' has 2 control planes to keep "
             "(fmha1, fmha2)") in run.output
     # refused before the install play: nothing was installed anywhere
     assert "PLAY [Install microk8s on every node]" not in run.output
