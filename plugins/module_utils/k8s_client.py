@@ -20,7 +20,8 @@ from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 try:
     import kubernetes
-    from kubernetes.client.rest import ApiException  # noqa: F401 pylint: disable=unused-import  (re-exported)
+    # Modules import ApiException from here, so this import is their one source of it.
+    from kubernetes.client.rest import ApiException  # noqa: F401 pylint: disable=unused-import
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
 except ImportError:
