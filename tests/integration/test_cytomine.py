@@ -4,7 +4,7 @@ Real parts: kube-apiserver 1.36 with kwok nodes (Pods become Running without con
 its `lookup` against the API server), ansible-playbook, sciplat.k8s.generated_secret and helm_release.
 Stand-ins, labelled as such: the chart tests/charts/cytomine (same values keys, Secrets, claims, Namespace,
 Ingress and rendering failures as the pinned upstream chart), a StorageClass of this module's own with static
-PersistentVolumes (microk8s' hostpath provisioner), and IngressClass public when the cluster lacks it
+PersistentVolumes (microk8s' hostpath provisioner), and IngressClass public applied before each run
 (microk8s' ingress addon).
 """
 
@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from playbooks import run_playbook
-from test_scipion import apply, decoded, get, helm_json, kubectl, kwok_node
+from test_scipion import apply, decoded, get, helm_json, kubectl, kwok_node, static_volumes
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "cytomine.yml"
@@ -71,15 +71,8 @@ def cluster(k8s_cluster, tmp_path_factory):
     apply(k8s_cluster, {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": STORAGE_CLASS},
                         "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "WaitForFirstConsumer"})
     pv_root = tmp_path_factory.mktemp("pv")
-    apply(k8s_cluster, *({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-                          "spec": {"storageClassName": STORAGE_CLASS, "capacity": {"storage": "10Gi"},
-                                   "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Retain",
-                                   "hostPath": {"path": str(pv_root / name)}}} for name in VOLUMES))
+    static_volumes(k8s_cluster, VOLUMES, STORAGE_CLASS, "10Gi", "ReadWriteOnce", pv_root)
     own_ingress_class = get(k8s_cluster, "ingressclass", "public") is None
-    if own_ingress_class:
-        # Stand-in for the IngressClass of microk8s' ingress addon, which the chart hard-codes.
-        apply(k8s_cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "public"},
-                            "spec": {"controller": "k8s.io/ingress-nginx"}})
     yield k8s_cluster
     remove_test_objects(k8s_cluster)
     if own_ingress_class:
@@ -109,6 +102,10 @@ def inventory(workdir: Path, **group_vars) -> Path:
 
 
 def run(cluster, workdir, hosts, *args, expect_rc=0):
+    # Stand-in for the IngressClass of microk8s' ingress addon, which the chart hard-codes. Applied before every
+    # run: other test modules create and delete the same cluster-wide name.
+    apply(cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "public"},
+                    "spec": {"controller": "k8s.io/ingress-nginx"}})
     return run_playbook(PLAYBOOK, cluster.env, *args, workdir=workdir, inventory=hosts, expect_rc=expect_rc)
 
 

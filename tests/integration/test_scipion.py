@@ -67,6 +67,14 @@ def kwok_node(cluster, name, labels, allocatable):
             json.dumps({"status": {"capacity": allocatable, "allocatable": allocatable}}))
 
 
+def static_volumes(cluster, names, storage_class, size, access_mode, root):
+    """Stand-in for a provisioner: hostPath PersistentVolumes the controllers bind to claims of the class."""
+    apply(cluster, *({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+                      "spec": {"storageClassName": storage_class, "capacity": {"storage": size},
+                               "accessModes": [access_mode], "persistentVolumeReclaimPolicy": "Retain",
+                               "hostPath": {"path": str(root / name)}}} for name in names))
+
+
 def helm_json(cluster, *args):
     done = subprocess.run([str(cluster.helm), *args, "-o", "json"], env=dict(os.environ, **cluster.env),
                           capture_output=True, text=True, check=False)
@@ -131,10 +139,7 @@ def cluster(k8s_cluster, tmp_path_factory):
                                 "provisioner": "kubernetes.io/no-provisioner", "volumeBindingMode": "Immediate"})
             created_classes.append(name)
     pv_root = tmp_path_factory.mktemp("nfs")
-    apply(k8s_cluster, *({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-                          "spec": {"storageClassName": "nfs-csi", "capacity": {"storage": "1Gi"},
-                                   "accessModes": ["ReadWriteMany"], "persistentVolumeReclaimPolicy": "Retain",
-                                   "hostPath": {"path": str(pv_root / name)}}} for name in NFS_VOLUMES))
+    static_volumes(k8s_cluster, NFS_VOLUMES, "nfs-csi", "1Gi", "ReadWriteMany", pv_root)
     apply(k8s_cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": INGRESS_CLASS},
                         "spec": {"controller": "k8s.io/ingress-nginx"}})
     yield k8s_cluster
