@@ -134,34 +134,69 @@ run_integration() {
   record_junit integration "$RESULTS_DIR/integration.xml" "$rc"
 }
 
-run_molecule() {
-  ensure_test_environment
-  local scenarios=("${extra_args[@]}")
+# Writes one "scenario<TAB>passed|failed" line per scenario to $RESULTS_DIR/molecule.tsv.
+run_molecule_scenarios() {
+  local scenarios=("$@")
   if [ ${#scenarios[@]} -eq 0 ]; then
     local f
     for f in "$SCIPLAT_ROOT"/molecule/*/molecule.yml; do
       [ -f "$f" ] && scenarios+=("$(basename "$(dirname "$f")")")
     done
   fi
-  local scenario
+  local scenario started
   for scenario in "${scenarios[@]}"; do
     step "molecule scenario $scenario"
+    started=$SECONDS
     if (cd "$SCIPLAT_ROOT" && molecule test -s "$scenario"); then
-      record "molecule:$scenario" 1 0
+      printf '%s\tpassed\n' "$scenario" >> "$RESULTS_DIR/molecule.tsv"
     else
-      record "molecule:$scenario" 0 1
+      printf '%s\tfailed\n' "$scenario" >> "$RESULTS_DIR/molecule.tsv"
     fi
+    printf '==> molecule scenario %s finished in %ss\n' "$scenario" $((SECONDS - started)) >&2
   done
+}
+
+record_molecule() {
+  local scenario outcome
+  if [ ! -s "$RESULTS_DIR/molecule.tsv" ]; then
+    record molecule 0 1  # no scenario reported: the stage itself broke
+    return
+  fi
+  while IFS=$'\t' read -r scenario outcome; do
+    if [ "$outcome" = passed ]; then record "molecule:$scenario" 1 0; else record "molecule:$scenario" 0 1; fi
+  done < "$RESULTS_DIR/molecule.tsv"
+}
+
+run_molecule() {
+  ensure_test_environment
+  run_molecule_scenarios "${extra_args[@]}"
+  record_molecule
 }
 
 ensure_apt_packages
 ensure_venv
 activate
+# The molecule scenarios and the integration tests spend most of their time waiting on containers
+# and the API server: with both selected, the scenarios run beside the integration tests.
+molecule_pid=""
+if [[ " ${stages[*]} " == *" integration "* && " ${stages[*]} " == *" molecule "* ]]; then
+  ensure_test_environment
+  step "molecule scenarios start in the background (log: tests/output/results/molecule.log)"
+  (run_molecule_scenarios > "$RESULTS_DIR/molecule.log" 2>&1) &
+  molecule_pid=$!
+fi
 for stage in "${stages[@]}"; do
+  [ "$stage" = molecule ] && [ -n "$molecule_pid" ] && continue
   started=$SECONDS
   "run_$stage"
   printf '==> %s finished in %ss\n' "$stage" $((SECONDS - started)) >&2
 done
+if [ -n "$molecule_pid" ]; then
+  wait "$molecule_pid" || true
+  step "molecule scenarios (run in the background)"
+  cat "$RESULTS_DIR/molecule.log"
+  record_molecule
+fi
 
 [ ${#failures[@]} -eq 0 ] || printf 'FAILED: %s\n' "${failures[*]}" >&2
 echo "checks: $passed passed, $failed failed"
