@@ -5,14 +5,16 @@ agent with the documented outputs and exit codes); their Nodes live in the real 
 tests/cluster. The tests of the federation scenario run in file order on one set of containers:
 check mode on fresh machines, a 1+2 join, an idempotent rerun, a worker added to the running
 cluster, joins after a spent token, a Node the inventory does not know, the removal of a worker and
-a rolling upgrade. Host names carry the prefix "fm" so that they never collide with the Nodes of
-other tests sharing the API server.
+a rolling upgrade. Host names (which become Node names in the shared API server) carry a prefix
+drawn per session, so that they collide neither with other tests nor with another session running
+this file at the same time.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import yaml
 from playbooks import run_playbook
 
 ROOT = Path(__file__).resolve().parents[2]
+PREFIX = "fm" + secrets.token_hex(3)
 CLUSTER_PLAYBOOK = ROOT / "playbooks/cluster.yml"
 UPGRADE_PLAYBOOK = ROOT / "playbooks/upgrade.yml"
 D = "/var/snap/microk8s/current"
@@ -40,6 +43,11 @@ GROUP_VARS = {
 ROLE_PLAY = [{"name": "Join and remove nodes", "hosts": f"{CP}:{WORKERS}", "gather_facts": False,
               "roles": [{"role": "sciplat.k8s.microk8s_cluster"}]}]
 RESCUED = re.compile(r"^(?P<host>\S+)\s*:.*rescued=(?P<rescued>\d+)", re.MULTILINE)
+
+
+def n(short: str) -> str:
+    """This session's host name for a node of the scenario (alphanumeric, as Exaflow wants)."""
+    return PREFIX + short
 
 
 def kubectl(k8s_cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -102,14 +110,14 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def federation(module_node_factory, k8s_cluster, tmp_path_factory):
-    node_set = module_node_factory(["fmmaster", "fmworker1", "fmworker2"])
+    node_set = module_node_factory([n("master"), n("worker1"), n("worker2")])
     cluster = Cluster(node_set, tmp_path_factory.mktemp("federation"), k8s_cluster)
     yield cluster
-    kubectl(k8s_cluster, "delete", "node", "--ignore-not-found", "fmstranger", check=False)
+    kubectl(k8s_cluster, "delete", "node", "--ignore-not-found", n("stranger"), check=False)
 
 
-def federation_inventory(cluster, workers=("fmworker1", "fmworker2"), **kwargs):
-    return cluster.inventory(["fmmaster"], list(workers), **kwargs)
+def federation_inventory(cluster, workers=(n("worker1"), n("worker2")), **kwargs):
+    return cluster.inventory([n("master")], list(workers), **kwargs)
 
 
 def changed_tasks(output: str) -> list[str]:
@@ -138,27 +146,27 @@ def task_section(output: str, task: str) -> str:
 def test_check_mode_on_fresh_machines_predicts_joins_and_changes_nothing(federation):
     run = federation.play(federation_inventory(federation), "--check", "-v")
     plan = task_section(run.output, "Work out which nodes have to join (check mode, nothing changes)")
-    for worker in ("fmworker1", "fmworker2"):
+    for worker in (n("worker1"), n("worker2")):
         assert re.search(rf'ok: \[{worker}\].*"membership": "not_installed".*would join as worker', plan), plan
     joins = task_section(run.output, "Join the cluster as control plane or worker")
-    assert "changed: [fmworker1]" in joins and "changed: [fmworker2]" in joins
-    for name in ("fmmaster", "fmworker1", "fmworker2"):
+    assert f"changed: [{n('worker1')}]" in joins and f"changed: [{n('worker2')}]" in joins
+    for name in (n("master"), n("worker1"), n("worker2")):
         node = federation.node(name)
         assert node.exec("snap", "list", "microk8s").returncode == 1, f"{name}: check mode installed microk8s"
         assert not is_worker(node)
-    assert not {"fmmaster", "fmworker1", "fmworker2"} & set(nodes_in_api(federation.k8s))
+    assert not {n("master"), n("worker1"), n("worker2")} & set(nodes_in_api(federation.k8s))
 
 
 def test_master_and_two_workers_form_the_cluster(federation):
     run = federation.play(federation_inventory(federation))
-    master = federation.node("fmmaster")
-    for worker in ("fmworker1", "fmworker2"):
+    master = federation.node(n("master"))
+    for worker in (n("worker1"), n("worker2")):
         assert is_worker(federation.node(worker)), f"{worker} did not join as a worker"
     # workers are not datastore members: the master stays the only voter
     assert ha_addresses(master) == [f"{master.ip}:19001"]
     nodes = nodes_in_api(federation.k8s)
-    assert nodes["fmmaster"]["metadata"]["labels"]["master"] == "true"
-    for worker in ("fmworker1", "fmworker2"):
+    assert nodes[n("master")]["metadata"]["labels"]["master"] == "true"
+    for worker in (n("worker1"), n("worker2")):
         labels = nodes[worker]["metadata"]["labels"]
         assert labels["worker"] == "true"
         assert labels["node.kubernetes.io/microk8s-worker"] == "microk8s-worker"
@@ -173,7 +181,7 @@ def test_master_and_two_workers_form_the_cluster(federation):
 def test_rerun_changes_nothing(federation):
     run = federation.play(federation_inventory(federation))
     assert run.changed == 0, changed_tasks(run.output)
-    assert "skipping: [fmmaster]" in task_section(run.output, "Create a join token on the first control plane")
+    assert f"skipping: [{n('master')}]" in task_section(run.output, "Create a join token on the first control plane")
 
 
 def test_check_mode_on_the_formed_cluster_predicts_nothing(federation):
@@ -182,95 +190,97 @@ def test_check_mode_on_the_formed_cluster_predicts_nothing(federation):
 
 
 def test_a_worker_joins_the_running_cluster(federation):
-    federation.nodes.start(["fmworker3"])
-    run = federation.play(federation_inventory(federation, ("fmworker1", "fmworker2", "fmworker3")))
-    assert is_worker(federation.node("fmworker3"))
-    assert nodes_in_api(federation.k8s)["fmworker3"]["metadata"]["labels"]["worker"] == "true"
-    assert run.recap["fmworker1"]["changed"] == 0 and run.recap["fmworker2"]["changed"] == 0
+    federation.nodes.start([n("worker3")])
+    run = federation.play(federation_inventory(federation, (n("worker1"), n("worker2"), n("worker3"))))
+    assert is_worker(federation.node(n("worker3")))
+    assert nodes_in_api(federation.k8s)[n("worker3")]["metadata"]["labels"]["worker"] == "true"
+    assert run.recap[n("worker1")]["changed"] == 0 and run.recap[n("worker2")]["changed"] == 0
     joins = task_section(run.output, "Join the cluster as control plane or worker")
-    assert "changed: [fmworker3]" in joins and "changed: [fmworker1]" not in joins
+    assert f"changed: [{n('worker3')}]" in joins and f"changed: [{n('worker1')}]" not in joins
 
 
 def test_joins_after_a_spent_single_use_token_retry_with_a_fresh_one(federation):
     # ttl 0: one single-use token for the run; the first join spends it, the second is refused
     # (HTTP 500, invalid token) and retries once with a fresh token.
-    install_microk8s(*federation.nodes.start(["fmworker4", "fmworker5"]))
-    workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
+    install_microk8s(*federation.nodes.start([n("worker4"), n("worker5")]))
+    workers = (n("worker1"), n("worker2"), n("worker3"), n("worker4"), n("worker5"))
     run = federation.play(federation_inventory(federation, workers, group_vars={"microk8s_cluster_token_ttl": 0}),
                           "-v", playbook=ROLE_PLAY)
-    assert is_worker(federation.node("fmworker4")) and is_worker(federation.node("fmworker5"))
+    assert is_worker(federation.node(n("worker4"))) and is_worker(federation.node(n("worker5")))
     rescued = {m["host"]: int(m["rescued"]) for m in RESCUED.finditer(run.output)}
-    assert rescued["fmworker4"] == 0 and rescued["fmworker5"] == 1, rescued
+    assert rescued[n("worker4")] == 0 and rescued[n("worker5")] == 1, rescued
     refused = task_section(run.output, "Join the cluster as control plane or worker")
-    assert re.search(r"fatal: \[fmworker5\].*token_invalid", refused)
+    assert re.search(rf"fatal: \[{n('worker5')}\].*token_invalid", refused)
     assert "invalid, expired or already spent" in refused
-    assert "changed: [fmworker5]" in task_section(run.output, "Join again with the fresh token")
+    assert f"changed: [{n('worker5')}]" in task_section(run.output, "Join again with the fresh token")
 
 
 def test_a_node_the_inventory_does_not_name_is_reported_and_kept(federation):
-    stranger = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "fmstranger"}}
+    stranger = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n("stranger")}}
     subprocess.run([str(federation.k8s.kubectl), f"--kubeconfig={federation.k8s.kubeconfig}", "create", "-f", "-"],
                    input=json.dumps(stranger), capture_output=True, text=True, check=True, timeout=60)
-    workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
+    workers = (n("worker1"), n("worker2"), n("worker3"), n("worker4"), n("worker5"))
     run = federation.play(federation_inventory(federation, workers), playbook=ROLE_PLAY)
     report = task_section(run.output, "Report Nodes the inventory does not name (never removed by this role)")
-    assert "fmstranger" in report
-    assert not re.search(r"\bfm(master|worker\d)\b", report.split("names:", 1)[1].split(".")[0])
-    assert "fmstranger" in nodes_in_api(federation.k8s)
+    assert n("stranger") in report
+    assert not re.search(rf"\b{PREFIX}(master|worker\d)\b", report.split("names:", 1)[1].split(".")[0])
+    assert n("stranger") in nodes_in_api(federation.k8s)
     failing = federation.play(federation_inventory(federation, workers,
                                                    group_vars={"microk8s_cluster_fail_on_unknown_nodes": True}),
                               playbook=ROLE_PLAY, expect_rc=2)
-    assert "Unknown Nodes in the cluster: " in failing.output and "fmstranger" in failing.output
-    assert "fmstranger" in nodes_in_api(federation.k8s)
+    assert "Unknown Nodes in the cluster: " in failing.output and n("stranger") in failing.output
+    assert n("stranger") in nodes_in_api(federation.k8s)
 
 
 def test_a_worker_marked_absent_is_drained_leaves_and_is_removed(federation):
-    workers = ("fmworker1", "fmworker2", "fmworker3", "fmworker4", "fmworker5")
-    inventory = federation_inventory(federation, workers, host_vars={"fmworker2": {"microk8s_cluster_state": "absent"}})
+    workers = (n("worker1"), n("worker2"), n("worker3"), n("worker4"), n("worker5"))
+    inventory = federation_inventory(federation, workers, host_vars={n("worker2"): {"microk8s_cluster_state": "absent"}})
     run = federation.play(inventory, playbook=ROLE_PLAY)
-    worker2 = federation.node("fmworker2")
-    assert not is_worker(worker2), "fmworker2 still holds clustered.lock"
-    assert "fmworker2" not in nodes_in_api(federation.k8s)
-    assert "changed: [fmworker2 -> localhost]" in task_section(run.output, "Drain the nodes marked absent")
-    assert "changed: [fmworker2]" in task_section(run.output, "Make the nodes marked absent leave the cluster")
-    assert "changed: [fmworker2 -> fmmaster]" in task_section(run.output, "Remove the departed nodes on the first control plane")
-    for name in ("fmworker1", "fmworker3"):
+    worker2 = federation.node(n("worker2"))
+    assert not is_worker(worker2), "the removed worker still holds clustered.lock"
+    assert n("worker2") not in nodes_in_api(federation.k8s)
+    assert f"changed: [{n('worker2')} -> localhost]" in task_section(run.output, "Drain the nodes marked absent")
+    assert f"changed: [{n('worker2')}]" in task_section(run.output, "Make the nodes marked absent leave the cluster")
+    assert f"changed: [{n('worker2')} -> {n('master')}]" in task_section(
+        run.output, "Remove the departed nodes on the first control plane")
+    for name in (n("worker1"), n("worker3")):
         assert is_worker(federation.node(name))
     again = federation.play(inventory, playbook=ROLE_PLAY)
     assert again.changed == 0, changed_tasks(again.output)
 
 
 def test_ha_preflight_refuses_two_or_four_control_planes_before_any_change(node_factory, k8s_cluster, tmp_path):
-    node_set = node_factory(["fmha1", "fmha2", "fmha3", "fmha4"])
+    node_set = node_factory([n("ha1"), n("ha2"), n("ha3"), n("ha4")])
     cluster = Cluster(node_set, tmp_path, k8s_cluster)
-    inventory = cluster.inventory(["fmha1", "fmha2"], ["fmha3"], group_vars={"microk8s_cluster_ha": True})
+    inventory = cluster.inventory([n("ha1"), n("ha2")], [n("ha3")], group_vars={"microk8s_cluster_ha": True})
     run = cluster.play(inventory, expect_rc=2)
     assert ("microk8s_cluster_ha is true but group 'control_plane' has 2 control plane(s) to keep "
-            "(fmha1, fmha2): a highly available cluster needs at least 3 and an odd number of voters") in run.output
+            f"({n('ha1')}, {n('ha2')}): a highly available cluster needs at least 3 and an odd number of voters") \
+        in run.output
     assert "Add 1 control plane(s), or set microk8s_cluster_ha: false" in run.output
-    inventory = cluster.inventory(["fmha1", "fmha2", "fmha3", "fmha4"], [], group_vars={"microk8s_cluster_ha": True},
+    inventory = cluster.inventory([n("ha1"), n("ha2"), n("ha3"), n("ha4")], [], group_vars={"microk8s_cluster_ha": True},
                                   name="ha4.json")
     run = cluster.play(inventory, expect_rc=2)
-    assert "has 4 control plane(s) to keep (fmha1, fmha2, fmha3, fmha4)" in run.output
+    assert f"has 4 control plane(s) to keep ({', '.join(n(f'ha{i}') for i in range(1, 5))})" in run.output
     assert "Add or remove one control plane" in run.output
-    inventory = cluster.inventory(["fmha1", "fmha2"], ["fmha3"], name="noha.json")
+    inventory = cluster.inventory([n("ha1"), n("ha2")], [n("ha3")], name="noha.json")
     run = cluster.play(inventory, expect_rc=2)
     assert ("microk8s_cluster_ha is false but group 'control_plane' has 2 control planes to keep "
-            "(fmha1, fmha2)") in run.output
+            f"({n('ha1')}, {n('ha2')})") in run.output
     # refused before the install play: nothing was installed anywhere
     assert "PLAY [Install microk8s on every node]" not in run.output
-    for name in ("fmha1", "fmha2", "fmha3", "fmha4"):
+    for name in (n("ha1"), n("ha2"), n("ha3"), n("ha4")):
         assert cluster.node(name).exec("snap", "list", "microk8s").returncode == 1, name
 
 
 def test_rolling_upgrade_moves_every_node_and_uncordons_it(federation):
-    workers = ("fmworker1", "fmworker3", "fmworker4", "fmworker5")
-    inventory = federation.inventory(["fmmaster"], list(workers), name="upgrade.json")
+    workers = (n("worker1"), n("worker3"), n("worker4"), n("worker5"))
+    inventory = federation.inventory([n("master")], list(workers), name="upgrade.json")
     run = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.33/stable"})
     order = re.findall(r"TASK \[Move microk8s to the new channel\] \*+\n(?:changed|ok): \[(\S+)\]", run.output)
-    assert order == ["fmmaster", *workers], order
+    assert order == [n("master"), *workers], order
     nodes = nodes_in_api(federation.k8s)
-    for name in ("fmmaster", *workers):
+    for name in (n("master"), *workers):
         assert channel(federation.node(name)) == "1.33/stable"
         assert not nodes[name]["spec"].get("unschedulable"), f"{name} stayed cordoned"
         assert "k8s.sciplat.io/upgrade-cordoned" not in nodes[name]["metadata"].get("annotations", {})
@@ -279,25 +289,25 @@ def test_rolling_upgrade_moves_every_node_and_uncordons_it(federation):
 
 
 def test_upgrade_refuses_a_downgrade_before_touching_a_node(federation):
-    inventory = federation.inventory(["fmmaster"], ["fmworker1"], name="downgrade.json")
+    inventory = federation.inventory([n("master")], [n("worker1")], name="downgrade.json")
     run = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.32/stable"},
                           expect_rc=2)
     assert "does not\ndowngrade" in run.output or "does not downgrade" in run.output
     assert run.changed == 0
-    assert channel(federation.node("fmmaster")) == "1.33/stable"
+    assert channel(federation.node(n("master"))) == "1.33/stable"
 
 
 def test_upgrade_stops_at_the_first_failing_node(federation):
-    # fmworker3's Node disappears from the cluster: its upgrade fails, fmworker4 and fmworker5 are not touched.
-    kubectl(federation.k8s, "delete", "node", "fmworker3")
-    inventory = federation.inventory(["fmmaster"], ["fmworker1", "fmworker3", "fmworker4", "fmworker5"],
+    # worker3's Node disappears from the cluster: its upgrade fails, worker4 and worker5 are not touched.
+    kubectl(federation.k8s, "delete", "node", n("worker3"))
+    inventory = federation.inventory([n("master")], [n("worker1"), n("worker3"), n("worker4"), n("worker5")],
                                      name="upgrade-fail.json")
     run = federation.play(inventory, playbook=UPGRADE_PLAYBOOK, extra_vars={"microk8s_upgrade_channel": "1.34/stable"},
                           expect_rc=2)
-    assert "The cluster has no Node fmworker3" in run.output
-    assert channel(federation.node("fmmaster")) == "1.34/stable"
-    assert channel(federation.node("fmworker1")) == "1.34/stable"
-    for untouched in ("fmworker3", "fmworker4", "fmworker5"):
+    assert f"The cluster has no Node {n('worker3')}" in run.output
+    assert channel(federation.node(n("master"))) == "1.34/stable"
+    assert channel(federation.node(n("worker1"))) == "1.34/stable"
+    for untouched in (n("worker3"), n("worker4"), n("worker5")):
         assert channel(federation.node(untouched)) == "1.33/stable", untouched
 
 
@@ -306,16 +316,16 @@ def test_upgrade_stops_at_the_first_failing_node(federation):
 
 
 def test_three_control_planes_form_an_ha_cluster(node_factory, k8s_cluster, tmp_path):
-    node_set = node_factory(["fmcp1", "fmcp2", "fmcp3"])
+    node_set = node_factory([n("cp1"), n("cp2"), n("cp3")])
     cluster = Cluster(node_set, tmp_path, k8s_cluster)
-    inventory = cluster.inventory(["fmcp1", "fmcp2", "fmcp3"], [], group_vars={"microk8s_cluster_ha": True})
+    inventory = cluster.inventory([n("cp1"), n("cp2"), n("cp3")], [], group_vars={"microk8s_cluster_ha": True})
     run = cluster.play(inventory)
-    expected = sorted(f"{cluster.node(name).ip}:19001" for name in ("fmcp1", "fmcp2", "fmcp3"))
-    for name in ("fmcp1", "fmcp2", "fmcp3"):
+    expected = sorted(f"{cluster.node(name).ip}:19001" for name in (n("cp1"), n("cp2"), n("cp3")))
+    for name in (n("cp1"), n("cp2"), n("cp3")):
         assert sorted(ha_addresses(cluster.node(name))) == expected, name
         assert not is_worker(cluster.node(name))
     assert re.search(r'"msg": "3 voter\(s\) .*highly available: True', run.output)
     labels = nodes_in_api(k8s_cluster)
-    assert all(labels[name]["metadata"]["labels"]["master"] == "true" for name in ("fmcp1", "fmcp2", "fmcp3"))
+    assert all(labels[name]["metadata"]["labels"]["master"] == "true" for name in (n("cp1"), n("cp2"), n("cp3")))
     again = cluster.play(inventory)
     assert again.changed == 0, changed_tasks(again.output)
