@@ -151,17 +151,18 @@ def test_refused_before_any_change(cluster, tmp_path, case, users, overrides, me
 
 
 def snapshot(cluster):
-    """resourceVersions of what must not change on a rerun, with the generated secrets."""
+    """What must not change on a rerun (resourceVersions, or specs where controllers write status), and the secrets."""
     oauth2 = get(cluster, "secret", "oauth2-proxy", "-n", NS_AUTH)
     versions = {"oauth2-proxy": oauth2["metadata"]["resourceVersion"]}
     for namespace in (NS, NS_TESTING):
         versions[f"aws/{namespace}"] = get(cluster, "secret", "aws-cred-secret", "-n", namespace)["metadata"]["resourceVersion"]
     for item in get(cluster, "singleuserinstances", "-n", NS)["items"]:
         versions[f"sui/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+    # Controllers keep writing the status of these: their spec and generation show whether the role wrote.
     for kind, namespace, name in (("deployment", NS, "sui-operator"), ("deployment", NS_AUTH, "oauth2-proxy"),
                                   ("crd", None, CRD), ("service", NS_METRICS, "metrics")):
         found = get(cluster, kind, name, *(["-n", namespace] if namespace else []))
-        versions[f"{kind}/{name}"] = found["metadata"]["resourceVersion"]
+        versions[f"{kind}/{name}"] = (found["metadata"].get("generation"), found["metadata"].get("labels"), found["spec"])
     return versions, decoded(oauth2)
 
 

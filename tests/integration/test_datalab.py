@@ -163,9 +163,12 @@ def snapshot(cluster):
     for namespace in (PROD, TEST):
         for name in ("mongo-password-secret", "auth-signing-key", "email-notification-secret", "tls-secret"):
             versions[f"{namespace}/{name}"] = get(cluster, "secret", name, "-n", namespace)["metadata"]["resourceVersion"]
-        for kind in ("resourcequota", "limitrange", "networkpolicy", "role", "rolebinding"):
+        for kind in ("limitrange", "networkpolicy", "role", "rolebinding"):
             for item in get(cluster, kind, "-n", namespace)["items"]:
                 versions[f"{namespace}/{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        # The quota controller keeps writing the usage in its status.
+        quota = get(cluster, "resourcequota", "datalab-environment", "-n", namespace)
+        versions[f"{namespace}/resourcequota"] = (quota["metadata"].get("labels"), quota["spec"])
     versions["revisions"] = {name: helm_json(cluster, "status", name, "-n", ns)["version"]
                              for ns, name in ((PROD, "prod"), (TEST, "test"))}
     return versions
