@@ -3,8 +3,8 @@
 Real parts: kube-apiserver 1.36 with kwok nodes (Pods become Running without containers), helm 3,
 ansible-playbook, the data_layout role and dataset_check module on the controller's file system.
 Stand-ins, labelled as such: the charts under tests/charts/ (same values keys as the pinned upstream
-charts), an IngressClass `public` (microk8s' ingress addon) and static PersistentVolumes for the MIP
-release's StorageClass (microk8s' hostpath provisioner).
+charts), an IngressClass (microk8s' ingress addon) and static PersistentVolumes for the MIP release's StorageClass (microk8s' hostpath
+provisioner).
 
 The inventory hosts use the local connection and stand for kwok nodes with alphanumeric names. Other
 tests may leave nodes labelled worker/master/smpc_player; they are cordoned while this module runs
@@ -34,6 +34,7 @@ EXAFLOW_NS = "mipit-exaflow"
 MIP_NS = "mipit-mip"
 MIP_GIT_NS = "mipit-mip-git"
 NODE_LABELS = ("master", "worker", "smpc_player")
+INGRESS_CLASS = "mipit"
 # Nodes of other tests this module cordoned, uncordoned at teardown.
 CORDONED: list[str] = []
 MIP_SECRETS = {
@@ -105,11 +106,10 @@ def cluster_setup(k8s_cluster, tmp_path_factory):
     for name in [MASTER, *WORKERS]:
         apply(k8s_cluster, {"apiVersion": "v1", "kind": "Node",
                             "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})
-    own_ingress_class = get(k8s_cluster, "ingressclass", "public") is None
-    if own_ingress_class:
-        # Stand-in for the IngressClass of microk8s' ingress addon.
-        apply(k8s_cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "public"},
-                            "spec": {"controller": "k8s.io/ingress-nginx"}})
+    # Stand-in for the IngressClass of microk8s' ingress addon, under this module's own name: the microk8s
+    # stand-in deletes `public` when its tests disable the addon.
+    apply(k8s_cluster, {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": INGRESS_CLASS},
+                        "spec": {"controller": "k8s.io/ingress-nginx"}})
     pv_root = tmp_path_factory.mktemp("pv")
     volumes = []
     # Stand-in for the hostpath provisioner: static volumes the scheduler binds to the release's claims.
@@ -130,8 +130,7 @@ def cluster_setup(k8s_cluster, tmp_path_factory):
             check=False)
     kubectl(k8s_cluster, "delete", "pv", *volumes, "--ignore-not-found", "--wait=false", check=False)
     kubectl(k8s_cluster, "delete", "node", MASTER, *WORKERS, "--ignore-not-found", check=False)
-    if own_ingress_class:
-        kubectl(k8s_cluster, "delete", "ingressclass", "public", "--ignore-not-found", check=False)
+    kubectl(k8s_cluster, "delete", "ingressclass", INGRESS_CLASS, "--ignore-not-found", check=False)
     if cordoned:
         kubectl(k8s_cluster, "uncordon", *sorted(set(cordoned)), check=False)
 
@@ -156,6 +155,7 @@ def inventory(workdir: Path, workers=2, smpc_players=0, **group_vars) -> Path:
         "mip_chart_source": "path",
         "mip_chart_path": str(REPO / "tests" / "charts" / "mip"),
         "mip_public_host": "mip.example.org",
+        "mip_ingress_class": INGRESS_CLASS,
         "mip_keycloak_host": "iam.example.org",
         "mip_helm_wait_timeout": "2m",
     }
@@ -263,7 +263,7 @@ def test_install_rerun_upgrade_and_smpc(cluster_setup, tmp_path):
             if len(value) >= 16:
                 assert value not in first.output, "a secret value reached the output"
     ingress = get(cluster, "ingress", "platform-ui-ingress", "-n", MIP_NS)
-    assert ingress["spec"]["ingressClassName"] == "public"
+    assert ingress["spec"]["ingressClassName"] == INGRESS_CLASS
     assert ingress["spec"]["rules"][0]["host"] == "mip.example.org"
     assert get(cluster, "storageclass", f"{MIP_NS}-mip-local")["provisioner"] == "k8s.io/microk8s-hostpath"
     backend = get(cluster, "deployment", "platform-backend", "-n", MIP_NS)
@@ -308,6 +308,8 @@ def test_install_rerun_upgrade_and_smpc(cluster_setup, tmp_path):
 def test_second_mip_release_from_git(cluster_setup, tmp_path):
     """A pinned git source, and two MIP releases side by side: their StorageClasses must differ."""
     cluster = cluster_setup
+    # The platform pods need a master=true node; exaflow is not deployed in this test, so label it here.
+    kubectl(cluster, "label", "node", MASTER, "master=true", "--overwrite")
     repo = tmp_path / "mip-chart-repo"
     shutil.copytree(REPO / "tests" / "charts" / "mip", repo / "deployment" / "kubernetes")
     git = ["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.org"]
