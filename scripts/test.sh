@@ -176,28 +176,11 @@ run_molecule() {
 ensure_apt_packages
 ensure_venv
 activate
-# The molecule scenarios and the integration tests spend most of their time waiting on containers
-# and the API server: with both selected, the scenarios run beside the integration tests.
-molecule_pid=""
-if [[ " ${stages[*]} " == *" integration "* && " ${stages[*]} " == *" molecule "* ]]; then
-  ensure_test_environment
-  step "molecule scenarios start in the background (log: tests/output/results/molecule.log)"
-  (run_molecule_scenarios > "$RESULTS_DIR/molecule.log" 2>&1) &
-  molecule_pid=$!
-fi
 for stage in "${stages[@]}"; do
-  [ "$stage" = molecule ] && [ -n "$molecule_pid" ] && continue
   started=$SECONDS
   "run_$stage"
   printf '==> %s finished in %ss\n' "$stage" $((SECONDS - started)) >&2
 done
-if [ -n "$molecule_pid" ]; then
-  wait "$molecule_pid" || true
-  step "molecule scenarios (run in the background)"
-  cat "$RESULTS_DIR/molecule.log"
-  record_molecule
-fi
-
 [ ${#failures[@]} -eq 0 ] || printf 'FAILED: %s\n' "${failures[*]}" >&2
 echo "checks: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
