@@ -4,12 +4,16 @@
     python tests/lab/lab.py up lab1                       # container sciplat-lab-lab1, hostname lab1
     python tests/lab/lab.py volumes mip-mip-local         # 4 static PersistentVolumes of that class
     python tests/lab/lab.py down --release exaflow/exaflow --release mip/mip --storage-class mip-mip-local
+    eval "$(python tests/lab/lab.py cluster start site)"   # a private API server; `cluster stop site` removes it
 
 `up` reuses a container of the same run id while it runs the current node image (so a rerun of the
 quickstart finds its converged node) and replaces it otherwise. `volumes` is a STAND-IN for microk8s'
 hostpath provisioner: the stand-in's hostpath-storage addon only creates the StorageClass, and the
 test cluster runs no provisioner, so the claims of a release are bound to PersistentVolumes made here.
 `down` removes what `up`, `volumes` and a site run left in the shared API server and in podman.
+`cluster` runs a private instance of the test control plane (tests/cluster) on other ports, for runs
+that must not meet other sessions' Nodes and releases; the commands above follow its exported
+KUBECONFIG and SCIPLAT_NODES_KUBECONFIG.
 See tests/lab/README.md.
 """
 
@@ -17,6 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +35,8 @@ import nodes  # noqa: E402  pylint: disable=wrong-import-position
 import testcluster  # noqa: E402  pylint: disable=wrong-import-position
 
 VOLUME_LABEL = "io.sciplat.test-lab/storage-class"
+# Private control planes sit this far above the shared one's ports (16443, 23790, ...).
+PRIVATE_PORT_OFFSET = 1000
 
 
 def log(message: str) -> None:
@@ -50,7 +59,8 @@ def _remove(node_set: nodes.NodeSet, node: nodes.Node) -> None:
 def up(run_id: str, hostnames: list[str]) -> nodes.NodeSet:
     """One running container per host name, reused while it runs the current node image."""
     image = nodes.ensure_images()
-    node_set = nodes.NodeSet(run_id=run_id, image=image)
+    private = os.environ.get("SCIPLAT_NODES_KUBECONFIG")
+    node_set = nodes.NodeSet(run_id=run_id, image=image, kubeconfig=Path(private) if private else None)
     kept, missing = [], []
     for hostname in hostnames:
         container = f"sciplat-{run_id}-{hostname}"
@@ -84,9 +94,13 @@ def up(run_id: str, hostnames: list[str]) -> nodes.NodeSet:
     return node_set
 
 
+def admin_kubeconfig() -> str:
+    """The API server the commands act on: $KUBECONFIG (e.g. a private instance) or the shared one."""
+    return os.environ.get("KUBECONFIG") or str(testcluster.Cluster().kubeconfig)
+
+
 def kubectl(*args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    cluster = testcluster.Cluster()
-    done = subprocess.run([str(testcluster.kube_tool("kubectl")), f"--kubeconfig={cluster.kubeconfig}", *args],
+    done = subprocess.run([str(testcluster.kube_tool("kubectl")), f"--kubeconfig={admin_kubeconfig()}", *args],
                           input=stdin, capture_output=True, text=True, timeout=120, check=False)
     if check and done.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
@@ -119,13 +133,13 @@ def volumes(storage_class: str, count: int, size: str = "2Gi") -> list[str]:
 def down(run_id: str, releases: list[str], storage_classes: list[str]) -> None:
     """Remove the releases (namespace/name) with their namespaces, the volumes and the run's containers."""
     helm = testcluster.helm_path()
-    env = testcluster.Cluster().env()
+    env = dict(os.environ, KUBECONFIG=admin_kubeconfig())
     namespaces = []
     for release in releases:
         namespace, name = release.split("/", 1)
         namespaces.append(namespace)
         subprocess.run([str(helm), "uninstall", name, "-n", namespace, "--wait", "--timeout", "2m", "--ignore-not-found"],
-                       env=dict(nodes.podman_env(), **env), capture_output=True, check=False, timeout=180)
+                       env=env, capture_output=True, check=False, timeout=180)
     if namespaces:
         # Waited for: a run right after this one recreates them.
         kubectl("delete", "namespace", "--ignore-not-found", "--timeout=120s", *sorted(set(namespaces)), check=False)
@@ -145,6 +159,16 @@ def down(run_id: str, releases: list[str], storage_classes: list[str]) -> None:
         f"{', '.join(storage_classes) or 'no class'}")
 
 
+def private_cluster(name: str) -> testcluster.Cluster:
+    ports = testcluster.Ports(**{field: value + PRIVATE_PORT_OFFSET for field, value in vars(testcluster.Ports()).items()})
+    return testcluster.Cluster(state=testcluster.state_dir().parent / f"cluster-{name}", ports=ports)
+
+
+def private_env(cluster: testcluster.Cluster) -> dict[str, str]:
+    return {"KUBECONFIG": str(cluster.kubeconfig), "K8S_AUTH_KUBECONFIG": str(cluster.kubeconfig),
+            "SCIPLAT_NODES_KUBECONFIG": str(cluster.nodes_kubeconfig)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-id", default="lab", help="containers are named sciplat-<run id>-<host name>")
@@ -157,14 +181,27 @@ def main(argv: list[str] | None = None) -> int:
     stop = sub.add_parser("down", help="remove the run's containers, releases and volumes")
     stop.add_argument("--release", action="append", default=[], help="NAMESPACE/NAME of a helm release to uninstall")
     stop.add_argument("--storage-class", action="append", default=[], help="remove the volumes made for this class")
+    private = sub.add_parser("cluster", help="a private test control plane on other ports: start (prints exports), stop")
+    private.add_argument("action", choices=("start", "stop"))
+    private.add_argument("name")
     args = parser.parse_args(argv)
     if args.cmd == "up":
         for node in up(args.run_id, args.hostnames).nodes:
             print(f"{node.hostname} {node.container} {node.ip}")
     elif args.cmd == "volumes":
         log(f"volumes for {args.storage_class}: {', '.join(volumes(args.storage_class, args.count))}")
-    else:
+    elif args.cmd == "down":
         down(args.run_id, args.release, args.storage_class)
+    elif args.action == "start":
+        cluster = private_cluster(args.name)
+        cluster.start()
+        for key, value in private_env(cluster).items():
+            print(f"export {key}={shlex.quote(value)}")
+    else:
+        cluster = private_cluster(args.name)
+        cluster.stop()
+        shutil.rmtree(cluster.state, ignore_errors=True)
+        log(f"stopped and removed {cluster.state}")
     return 0
 
 
