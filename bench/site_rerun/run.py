@@ -2,8 +2,8 @@
 """Benchmark: a second run of playbooks/site.yml on the same inventory against the first one.
 
 One run on the test environment: fresh node containers with the snapd/microk8s TEST DOUBLES
-(tests/nodes, started through tests/lab/lab.py), the real kube-apiserver of tests/cluster with kwok
-nodes, and the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow
+(tests/nodes, started through tests/lab/lab.py), a private instance of the real control plane of
+tests/cluster (kube-apiserver etc. on other ports, kwok nodes; started and removed by the run), and the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow
 and MIP from the stand-in charts of tests/charts). site.yml runs twice on the same inventory; the
 figures are the wall-clock time of each ansible-playbook process and the task counts of its PLAY
 RECAP (summed over hosts). Target: the second run takes at most half the first and changes nothing.
@@ -13,7 +13,8 @@ Shapes: `lab` = one node that is control plane and data holder (inventories/test
 
 Usage: python bench/site_rerun/run.py [--shape lab|federation] [--keep]
 Exit status: 0 when both runs succeed and the second reports changed=0 (the time ratio is reported,
-not enforced); 1 otherwise. Everything the run made is removed at the end unless --keep.
+not enforced); 1 otherwise. Everything the run made is removed at the end unless --keep
+(then: python tests/lab/lab.py --run-id benchsite down; python tests/lab/lab.py cluster stop bench).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,7 +37,6 @@ sys.path[:0] = [str(ROOT / "tests" / "lab"), str(ROOT / "tests" / "nodes"), str(
 
 import lab  # noqa: E402  pylint: disable=wrong-import-position
 import nodes  # noqa: E402  pylint: disable=wrong-import-position
-import testcluster  # noqa: E402  pylint: disable=wrong-import-position
 
 RUN_ID = "benchsite"
 SHAPES = {
@@ -106,15 +107,21 @@ def site_run(inventory_path: Path, env: dict, log: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", choices=sorted(SHAPES), default="lab")
-    parser.add_argument("--keep", action="store_true", help="leave the containers and releases for inspection")
+    parser.add_argument("--keep", action="store_true", help="leave the containers and the private control plane for inspection")
     args = parser.parse_args(argv)
+    load_start = os.getloadavg()
 
-    cluster = testcluster.Cluster()
+    # A private control plane (tests/lab cluster): other sessions' Nodes, releases and load on the shared
+    # API server would change the figures and could take the Exaflow NodePort.
+    cluster = lab.private_cluster("bench")
+    # The first run starts from nothing: no API objects and no containers of an earlier (--keep) run.
+    lab.down(RUN_ID, [], [])
+    cluster.stop()
+    shutil.rmtree(cluster.state, ignore_errors=True)
     cluster.start()
+    os.environ.update(lab.private_env(cluster))
     hostnames = sorted(set(SHAPES[args.shape]["control_plane"] + SHAPES[args.shape]["workers"]))
     workdir = Path(tempfile.mkdtemp(prefix="site-rerun-"))
-    # A first run from bare nodes: containers of an earlier run go first.
-    lab.down(RUN_ID, [f"{EXAFLOW_NS}/exaflow", f"{MIP_NS}/mip"], [STORAGE_CLASS])
     node_set = lab.up(RUN_ID, hostnames)
     lab.volumes(STORAGE_CLASS, 4)
     hosts = inventory(workdir, args.shape, node_set)
@@ -127,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         second = site_run(hosts, env, workdir / "second.log") if first["rc"] == 0 else None
     finally:
         if not args.keep:
-            lab.down(RUN_ID, [f"{EXAFLOW_NS}/exaflow", f"{MIP_NS}/mip"], [STORAGE_CLASS])
+            lab.down(RUN_ID, [], [])
+            cluster.stop()
+            shutil.rmtree(cluster.state, ignore_errors=True)
 
     print(f"site.yml rerun, shape {args.shape} ({len(hostnames)} node container(s)), load average "
-          f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; logs in {workdir}")
+          f"{load_start[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; logs in {workdir}")
     print(f"{'run':<8} {'seconds':>8} {'ok':>5} {'changed':>8} {'skipped':>8} {'failed':>7}")
     for name, run in (("first", first), ("second", second)):
         if run:

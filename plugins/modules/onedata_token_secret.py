@@ -176,55 +176,17 @@ changed_keys:
   elements: str
   sample: [onedata_token]
 token:
-  description: Public facts about the token (never the token).
+  description:
+    - Public facts about the token (never the token), as RV(sciplat.k8s.onedata_token_info#module:token) describes them.
   returned: when O(state=present)
   type: dict
-  contains:
-    fingerprint:
-      description: C(sha256:) and the first 8 hex characters of the token's SHA-256.
-      type: str
-    type:
-      description: Token type read from the macaroon identifier (C(accessToken), or C(unknown) for formats newer
-        than this module knows).
-      type: str
-    serialisation:
-      description: C(macaroon-v1) or C(macaroon-v2).
-      type: str
-    version:
-      description: Onedata token version.
-      type: int
-    persistence:
-      description: C(named) or C(temporary).
-      type: str
-    onezone_domain:
-      description: The issuing Onezone, as written in the macaroon location.
-      type: str
-    caveats:
-      description: Kinds of first-party caveats (C(time), C(data.path), ...), without their values.
-      type: list
-      elements: str
-    valid_until:
-      description: Expiry (Unix time) from the token's time caveat, or null.
-      type: int
+  sample: {fingerprint: "sha256:e9035eb6", type: accessToken, serialisation: macaroon-v1, version: 2, persistence: named,
+           onezone_domain: onezone.example.org, caveats: [time], valid_until: 1795614477}
 scope:
-  description: The token's data access scope according to Onezone; null without the online check.
+  description:
+    - The token's data access scope according to Onezone, as RV(sciplat.k8s.onedata_token_info#module:scope) describes it.
   returned: when O(validate_online=true)
   type: dict
-  contains:
-    valid_until:
-      description: Expiry (Unix time) or null.
-      type: int
-    readonly:
-      description: Whether the token only allows reading.
-      type: bool
-    spaces:
-      description: Spaces in scope, with C(id), C(name), C(providers) (IDs) and C(readonly_providers).
-      type: list
-      elements: dict
-    providers:
-      description: Oneproviders in scope, with C(id), C(name), C(domain), C(online) and C(version).
-      type: list
-      elements: dict
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -3,6 +3,10 @@
 import sys
 from pathlib import Path
 
+import pytest
+
+from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import running_fake_onezone
+
 TESTS = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(TESTS / "cluster"), str(TESTS / "nodes")]
 
@@ -10,4 +14,11 @@ from fixtures import k8s_cluster  # noqa: E402
 from node_fixtures import module_node_factory, node_factory  # noqa: E402
 
 # pytest finds fixtures by name in this module.
-__all__ = ["k8s_cluster", "module_node_factory", "node_factory"]
+__all__ = ["k8s_cluster", "module_node_factory", "node_factory", "onezone"]
+
+
+@pytest.fixture(scope="module")
+def onezone(tmp_path_factory):
+    """The FAKE Onezone on 127.0.0.1 (tests/fakes/onezone), for the length of a test module."""
+    with running_fake_onezone(tmp_path_factory.mktemp("onezone")) as fake:
+        yield fake

@@ -60,3 +60,11 @@ def run_playbook(playbook, env: dict[str, str], *args: str, workdir: Path, inven
     if expect_rc is not None and done.returncode != expect_rc:
         raise AssertionError(f"ansible-playbook exited {done.returncode}, expected {expect_rc}:\n{output[-8000:]}")
     return PlaybookRun(done.returncode, output, recap)
+
+
+def write_inventory(workdir: Path, variables: dict, groups: dict[str, list[str]]) -> Path:
+    """workdir/hosts.yml: `variables` for all hosts, and each group's hosts (reached through their own connection vars)."""
+    path = workdir / "hosts.yml"
+    children = {group: {"hosts": {name: None for name in hosts}} for group, hosts in groups.items()}
+    path.write_text(yaml.safe_dump({"all": {"vars": variables, "children": children}}))
+    return path

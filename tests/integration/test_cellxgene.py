@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from playbooks import run_playbook
-from test_scipion import apply, decoded, get, kubectl
+from k8s_support import apply, can_i, decoded, get, kubectl, server_dry_run
+from playbooks import run_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "cellxgene.yml"
@@ -38,19 +38,6 @@ S3_SECRET_KEY = "cxgit-S3-secret-0123456789abcdef"
 S3_ACCESS_KEY = "CXGITACCESSKEY42"
 CRD = "singleuserinstances.cnag.eu"
 FACTS = yaml.safe_load((REPO / "tests" / "fixtures" / "charts" / "cellxgene.yml").read_text())
-
-
-def server_dry_run(cluster, manifest):
-    """What the API server (admission and schema validation included) answers to this object, storing nothing."""
-    return kubectl(cluster, "apply", "--dry-run=server", "-f", "-", check=False, stdin=json.dumps(manifest))
-
-
-def can_i(cluster, who, verb, resource, namespace=None, groups=()):
-    """The API server's authorisation answer for an impersonated user (SubjectAccessReview)."""
-    args = ["auth", "can-i", verb, resource, f"--as={who}", *[f"--as-group={g}" for g in groups]]
-    answer = kubectl(cluster, *args, *([f"--namespace={namespace}"] if namespace else []), check=False).stdout.strip()
-    assert answer in ("yes", "no"), answer
-    return answer == "yes"
 
 
 def remove_test_objects(cluster):
@@ -107,10 +94,7 @@ def inventory(workdir: Path, users, **overrides) -> Path:
         "cellxgene_users": users,
     }
     variables.update(overrides)
-    path = workdir / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"vars": variables,
-                                            "children": {"control_plane": {"hosts": {"cxgit-master": None}}}}}))
-    return path
+    return write_inventory(workdir, variables, {"control_plane": ["cxgit-master"]})
 
 
 def run(cluster, workdir, hosts, *args, expect_rc=0):

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from playbooks import run_playbook
-from test_scipion import apply, decoded, get, helm_json, kubectl, kwok_node, static_volumes
+from k8s_support import apply, decoded, get, helm_json, helm_uninstall, kubectl, kwok_node, static_volumes
+from playbooks import run_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "cytomine.yml"
@@ -52,8 +50,7 @@ def secrets(cluster):
 
 
 def remove_test_objects(cluster):
-    subprocess.run([str(cluster.helm), "uninstall", "cytomine", "-n", NAMESPACE, "--wait"],
-                   env=dict(os.environ, **cluster.env), capture_output=True, check=False)
+    helm_uninstall(cluster, "cytomine", NAMESPACE)
     kubectl(cluster, "delete", "namespace", NAMESPACE, TASKS_NAMESPACE, "cytomineit-refused", "cytomineit-taken",
             "cytomineit-check", "cytomineit-check-tasks",
             "--ignore-not-found", "--timeout=180s", check=False)
@@ -95,10 +92,7 @@ def inventory(workdir: Path, **group_vars) -> Path:
         "cytomine_helm_wait_timeout": "3m",
     }
     variables.update(group_vars)
-    path = workdir / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"vars": variables,
-                                            "children": {"control_plane": {"hosts": {"cytomineit-master": None}}}}}))
-    return path
+    return write_inventory(workdir, variables, {"control_plane": ["cytomineit-master"]})
 
 
 def run(cluster, workdir, hosts, *args, expect_rc=0):

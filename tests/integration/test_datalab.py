@@ -24,9 +24,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from playbooks import run_playbook
-from test_cellxgene import can_i, server_dry_run
-from test_scipion import apply, decoded, get, helm_json, kubectl
+from k8s_support import apply, can_i, decoded, get, helm_json, helm_uninstall, kubectl, server_dry_run
+from playbooks import run_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "datalab.yml"
@@ -47,8 +46,7 @@ SMTP_PASSWORD = "dlit-smtp-password-7c1d"
 
 def remove_test_objects(cluster):
     for namespace, release in ((PROD, "prod"), (TEST, "test")):
-        subprocess.run([str(cluster.helm), "uninstall", release, "-n", namespace, "--wait"],
-                       env=dict(os.environ, **cluster.env), capture_output=True, check=False)
+        helm_uninstall(cluster, release, namespace)
     kubectl(cluster, "delete", "namespace", PROD, TEST, INGRESS_NS, "dlit-refused", "--ignore-not-found",
             "--timeout=180s", check=False)
     kubectl(cluster, "delete", "pv", *VOLUMES, "--ignore-not-found", check=False)
@@ -125,10 +123,7 @@ def inventory(workdir: Path, **overrides) -> Path:
         "datalab_helm_wait_timeout": "3m",
     }
     variables.update(overrides)
-    path = workdir / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"vars": variables,
-                                            "children": {"control_plane": {"hosts": {"dlit-master": None}}}}}))
-    return path
+    return write_inventory(workdir, variables, {"control_plane": ["dlit-master"]})
 
 
 def run(cluster, workdir, hosts, *args, expect_rc=0):

@@ -13,7 +13,6 @@ so that the scheduler only uses this module's nodes, and uncordoned afterwards.
 
 from __future__ import annotations
 
-import base64
 import json
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from k8s_support import apply, decoded, get, helm_json, helm_uninstall, kubectl
 from playbooks import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,25 +45,6 @@ MIP_SECRETS = {
 }
 
 
-def kubectl(cluster, *args, check=True):
-    done = subprocess.run([str(cluster.kubectl), *args], env=dict(cluster.env), capture_output=True, text=True,
-                          check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done
-
-
-def get(cluster, *args):
-    done = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def helm_status(cluster, release, namespace):
-    done = subprocess.run([str(cluster.helm), "status", release, "-n", namespace, "-o", "json"], env=dict(cluster.env),
-                          capture_output=True, text=True, check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
 def node_labels(cluster):
     return {name: {k: v for k, v in (get(cluster, "node", name)["metadata"].get("labels") or {}).items()
                    if k in NODE_LABELS} for name in [MASTER, *WORKERS]}
@@ -75,14 +56,9 @@ def secrets(cluster, namespace):
         secret = get(cluster, "secret", name, "-n", namespace)
         found[name] = None if secret is None else {
             "resourceVersion": secret["metadata"]["resourceVersion"],
-            "data": {key: base64.b64decode(value).decode() for key, value in secret["data"].items()},
+            "data": decoded(secret),
         }
     return found
-
-
-def apply(cluster, manifest):
-    subprocess.run([str(cluster.kubectl), "apply", "-f", "-"], input=yaml.safe_dump(manifest), text=True,
-                   env=dict(cluster.env), capture_output=True, check=True)
 
 
 def cordon_foreign(cluster, cordoned: list[str]) -> None:
@@ -124,8 +100,7 @@ def cluster_setup(k8s_cluster, tmp_path_factory):
                                          "hostPath": {"path": str(pv_root / name)}}})
     yield k8s_cluster
     for release, namespace in (("exaflow", EXAFLOW_NS), ("mip", MIP_NS), ("mip", MIP_GIT_NS)):
-        subprocess.run([str(k8s_cluster.helm), "uninstall", release, "-n", namespace, "--wait"], env=dict(k8s_cluster.env),
-                       capture_output=True, check=False)
+        helm_uninstall(k8s_cluster, release, namespace)
     kubectl(k8s_cluster, "delete", "namespace", EXAFLOW_NS, MIP_NS, MIP_GIT_NS, "--ignore-not-found", "--wait=false",
             check=False)
     kubectl(k8s_cluster, "delete", "pv", *volumes, "--ignore-not-found", "--wait=false", check=False)
@@ -137,7 +112,7 @@ def cluster_setup(k8s_cluster, tmp_path_factory):
 
 def inventory(workdir: Path, workers=2, smpc_players=0, **group_vars) -> Path:
     """An inventory shaped like inventories/mip_federation, on the local connection and this test's charts."""
-    data_root = workdir / "data" / "dementia"
+    data_root = workdir / "data"
     variables = {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
@@ -149,7 +124,8 @@ def inventory(workdir: Path, workers=2, smpc_players=0, **group_vars) -> Path:
         "exaflow_chart_path": str(REPO / "tests" / "charts" / "exaflow"),
         "exaflow_ready_timeout": 120,
         "data_layout_root": str(data_root),
-        "data_layout_federation": "csvs",
+        "data_layout_federation": "dementia",
+        "data_layout_subfolder": "csvs",
         "data_layout_source_path": str(DATASETS),
         "mip_namespace": MIP_NS,
         "mip_chart_source": "path",
@@ -190,7 +166,7 @@ def run(cluster, workdir, hosts, *args, expect_rc=0):
      'give real YAML booleans (true/false, unquoted): smpc.enabled="false"'),
     ("data model on no worker", 2, 0, {"exaflow_data_models": ["neuro", "stroke"]},
      "exaflow_data_models lists stroke, which no host of 'workers' has in data_layout_pathologies"),
-    ("engine folder is not the data", 2, 0, {"data_layout_federation": "dementia"},
+    ("engine folder is not the data", 2, 0, {"data_layout_subfolder": ""},
      "The chart mounts <storage.hostPath.db.localworker>/csvs at /opt/csvs"),
     ("missing public host", 2, 0, {"mip_public_host": "", "mip_deploy_exaflow": False}, "mip_public_host is empty"),
     ("public host with scheme", 2, 0, {"mip_public_host": "https://mip.example.org", "mip_deploy_exaflow": False},
@@ -271,22 +247,22 @@ def test_install_rerun_upgrade_and_smpc(cluster_setup, tmp_path):
     assert backend["spec"]["template"]["spec"]["nodeSelector"] == {"master": "true"}
     backend_env = {e["name"]: e.get("value") for e in backend["spec"]["template"]["spec"]["containers"][1]["env"]}
     assert backend_env["EXAFLOW_URL"] == f"http://exaflow-controller-service.{EXAFLOW_NS}:5000"
-    revisions = {name: helm_status(cluster, name, ns)["version"] for name, ns in (("exaflow", EXAFLOW_NS), ("mip", MIP_NS))}
+    revisions = {name: helm_json(cluster, "status", name, "-n", ns)["version"] for name, ns in (("exaflow", EXAFLOW_NS), ("mip", MIP_NS))}
 
     rerun = run(cluster, tmp_path, hosts)
     assert rerun.changed == 0, rerun.output[-4000:]
     check = run(cluster, tmp_path, hosts, "--check", "--diff")
     assert check.changed == 0, check.output[-4000:]
     assert secrets(cluster, MIP_NS) == created
-    assert {name: helm_status(cluster, name, ns)["version"]
+    assert {name: helm_json(cluster, "status", name, "-n", ns)["version"]
             for name, ns in (("exaflow", EXAFLOW_NS), ("mip", MIP_NS))} == revisions
 
     # A changed value upgrades that release only: no other release, Secret or label moves.
     hosts = inventory(tmp_path, exaflow_log_level="DEBUG")
     upgrade = run(cluster, tmp_path, hosts)
     assert upgrade.changed == 1, upgrade.output[-4000:]
-    assert helm_status(cluster, "exaflow", EXAFLOW_NS)["version"] == revisions["exaflow"] + 1
-    assert helm_status(cluster, "mip", MIP_NS)["version"] == revisions["mip"]
+    assert helm_json(cluster, "status", "exaflow", "-n", EXAFLOW_NS)["version"] == revisions["exaflow"] + 1
+    assert helm_json(cluster, "status", "mip", "-n", MIP_NS)["version"] == revisions["mip"]
     assert secrets(cluster, MIP_NS) == created
     controller = get(cluster, "deployment", "exaflow-controller-deployment", "-n", EXAFLOW_NS)
     env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}

@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import base64
-import json
-import os
-import subprocess
 
 import pytest
 
+from k8s_support import decoded, get, kubectl
 from playbooks import run_playbook
 
 NAMESPACE = "generated-secret-test"
-
-
-def kubectl_json(cluster, *args):
-    done = subprocess.run([str(cluster.kubectl), *args, "-o", "json"], env=dict(os.environ, **cluster.env),
-                          capture_output=True, text=True, check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
 
 
 def secret_task(name, keys, **extra):
@@ -31,15 +23,9 @@ def play(*tasks):
 
 @pytest.fixture(scope="module")
 def namespace(k8s_cluster):
-    subprocess.run([str(k8s_cluster.kubectl), "create", "namespace", NAMESPACE],
-                   env=dict(os.environ, **k8s_cluster.env), capture_output=True, check=False)
+    kubectl(k8s_cluster, "create", "namespace", NAMESPACE, check=False)
     yield NAMESPACE
-    subprocess.run([str(k8s_cluster.kubectl), "delete", "namespace", NAMESPACE, "--wait=false"],
-                   env=dict(os.environ, **k8s_cluster.env), capture_output=True, check=False)
-
-
-def decoded(secret):
-    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
 KEYS = [
@@ -53,7 +39,7 @@ KEYS = [
 def test_created_once_and_never_regenerated(k8s_cluster, namespace, tmp_path):
     first = run_playbook(play(secret_task("app", KEYS)), k8s_cluster.env, "--diff", "-vvv", workdir=tmp_path)
     assert first.changed == 1
-    created = kubectl_json(k8s_cluster, "get", "secret", "app", "-n", namespace)
+    created = get(k8s_cluster, "secret", "app", "-n", namespace)
     values = decoded(created)
     assert set(values) == {"db-password", "cookie-secret", "jwt-key", "client-id"}
     assert len(values["db-password"]) == 32 and values["db-password"].isalnum()
@@ -66,18 +52,18 @@ def test_created_once_and_never_regenerated(k8s_cluster, namespace, tmp_path):
 
     second = run_playbook(play(secret_task("app", KEYS)), k8s_cluster.env, "--diff", workdir=tmp_path)
     assert second.changed == 0
-    again = kubectl_json(k8s_cluster, "get", "secret", "app", "-n", namespace)
+    again = get(k8s_cluster, "secret", "app", "-n", namespace)
     assert again["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
     assert decoded(again) == values
 
 
 def test_a_new_key_is_added_without_touching_the_others(k8s_cluster, namespace, tmp_path):
     run_playbook(play(secret_task("grow", KEYS[:1])), k8s_cluster.env, workdir=tmp_path)
-    before = decoded(kubectl_json(k8s_cluster, "get", "secret", "grow", "-n", namespace))
+    before = decoded(get(k8s_cluster, "secret", "grow", "-n", namespace))
     run = run_playbook(play(secret_task("grow", KEYS[:2], labels={"team": "a"})), k8s_cluster.env,
                        workdir=tmp_path)
     assert run.changed == 1
-    after_secret = kubectl_json(k8s_cluster, "get", "secret", "grow", "-n", namespace)
+    after_secret = get(k8s_cluster, "secret", "grow", "-n", namespace)
     after = decoded(after_secret)
     assert after["db-password"] == before["db-password"]
     assert set(after) == {"db-password", "cookie-secret"}
@@ -89,7 +75,7 @@ def test_check_mode_predicts_without_writing(k8s_cluster, namespace, tmp_path):
                        workdir=tmp_path)
     assert run.changed == 1
     assert "<generated>" in run.output
-    assert kubectl_json(k8s_cluster, "get", "secret", "checked", "-n", namespace) is None
+    assert get(k8s_cluster, "secret", "checked", "-n", namespace) is None
 
 
 def test_bad_input_fails_before_any_write(k8s_cluster, namespace, tmp_path):
@@ -97,13 +83,13 @@ def test_bad_input_fails_before_any_write(k8s_cluster, namespace, tmp_path):
     run = run_playbook(play(secret_task("bad", bad)), k8s_cluster.env, workdir=tmp_path, expect_rc=2)
     assert "'has space' is not a valid Secret key" in run.output
     assert "RSA key length must be one of 2048, 3072, 4096" in run.output
-    assert kubectl_json(k8s_cluster, "get", "secret", "bad", "-n", namespace) is None
+    assert get(k8s_cluster, "secret", "bad", "-n", namespace) is None
 
 
 def test_absent_deletes(k8s_cluster, namespace, tmp_path):
     run_playbook(play(secret_task("gone", KEYS[:1])), k8s_cluster.env, workdir=tmp_path)
     run = run_playbook(play(secret_task("gone", [], state="absent")), k8s_cluster.env, workdir=tmp_path)
     assert run.changed == 1
-    assert kubectl_json(k8s_cluster, "get", "secret", "gone", "-n", namespace) is None
+    assert get(k8s_cluster, "secret", "gone", "-n", namespace) is None
     rerun = run_playbook(play(secret_task("gone", [], state="absent")), k8s_cluster.env, workdir=tmp_path)
     assert rerun.changed == 0

@@ -18,14 +18,8 @@ from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     SPACE_ID,
 )
 from ansible_collections.sciplat.k8s.tests.fakes.onezone.tokens import make_token
-# onezone is a fixture: pytest finds it by name in this module.
-from onedata_support import (  # noqa: F401  # pylint: disable=unused-import
-    assert_no_token,
-    decoded,
-    kubectl,
-    kubectl_json,
-    onezone,
-)
+from onedata_support import assert_no_token, kubectl_json
+from k8s_support import decoded, kubectl
 from playbooks import run_playbook
 
 NAMESPACE = "onedata-module-test"
@@ -37,10 +31,10 @@ def get_secret(cluster, name):
 
 @pytest.fixture(scope="module")
 def namespace(k8s_cluster):
-    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s")
-    kubectl(k8s_cluster, "create", "namespace", NAMESPACE, check=True)
+    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--timeout=120s", check=False)
+    kubectl(k8s_cluster, "create", "namespace", NAMESPACE)
     yield NAMESPACE
-    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--wait=false")
+    kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--wait=false", check=False)
 
 
 def secret_task(name, token_var, register=None, **extra):
@@ -107,7 +101,7 @@ def test_labels_merge_and_custom_keys(k8s_cluster, namespace, onezone, tmp_path)
     token = onezone.issue()
     kubectl(k8s_cluster, "create", "secret", "generic", "labelled", "-n", NAMESPACE, "--from-literal=stale=1",
             check=True)
-    kubectl(k8s_cluster, "label", "secret", "labelled", "-n", NAMESPACE, "owner=someone", check=True)
+    kubectl(k8s_cluster, "label", "secret", "labelled", "-n", NAMESPACE, "owner=someone")
     task = secret_task("labelled", "tok", labels={"app": "scipion"}, annotations={"note": "x"},
                        secret_keys={"token": "token", "host": "provider"})
     run = run_playbook(play(task), k8s_cluster.env, workdir=tmp_path, extra_vars={"tok": token})

@@ -16,14 +16,8 @@ from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     PROVIDER_DOMAIN,
     SPACE_ID,
 )
-# onezone is a fixture: pytest finds it by name in this module.
-from onedata_support import (  # noqa: F401  # pylint: disable=unused-import
-    assert_no_token,
-    decoded,
-    kubectl,
-    kubectl_json,
-    onezone,
-)
+from onedata_support import assert_no_token, kubectl_json
+from k8s_support import decoded, kubectl
 from playbooks import run_playbook
 
 DATA_NAMESPACE = "onedata-role-test"
@@ -39,7 +33,7 @@ def remove_test_objects(cluster):
                  ("delete", "pv", "-l", "sciplat.k8s/onedata-dataset", "--ignore-not-found"),
                  ("delete", "storageclass", STORAGE_CLASS, "--ignore-not-found"),
                  ("delete", "node", NODE, "--ignore-not-found")):
-        kubectl(cluster, *args)
+        kubectl(cluster, *args, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +45,7 @@ def cluster(k8s_cluster):
                          "annotations": {"kwok.x-k8s.io/node": "fake"}},
             "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
                        "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}
-    kubectl(k8s_cluster, "apply", "-f", "-", stdin=json.dumps(node), check=True)
+    kubectl(k8s_cluster, "apply", "-f", "-", stdin=json.dumps(node))
     yield k8s_cluster
     remove_test_objects(k8s_cluster)
 

@@ -10,24 +10,19 @@ advertises nvidia.com/gpu, and an IngressClass of this module's own.
 
 from __future__ import annotations
 
-import base64
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     OTHER_SPACE_ID,
     PROVIDER_DOMAIN,
     PROVIDER_ID,
     SPACE_ID,
-    running_fake_onezone,
 )
-from playbooks import run_playbook
+from k8s_support import apply, decoded, get, helm_json, helm_uninstall, kubectl, kwok_node, static_volumes
+from playbooks import run_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = REPO / "playbooks" / "scipion.yml"
@@ -39,50 +34,6 @@ GPU_LABEL = "sciplat-test/scipion-gpu"
 INGRESS_CLASS = "scipionit"
 PROJECT_SPACE_ID = "a1b2c3d4e5f60718293a4b5c6d7e8f90ch3c4d"
 NFS_VOLUMES = [f"scipionit-nfs-{index}" for index in range(4)]
-
-
-def kubectl(cluster, *args, check=True, stdin=None):
-    done = subprocess.run([str(cluster.kubectl), *args], env=dict(os.environ, **cluster.env), input=stdin,
-                          capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)}: {done.stderr}")
-    return done
-
-
-def get(cluster, *args):
-    done = kubectl(cluster, "get", *args, "-o", "json", check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def apply(cluster, *manifests):
-    kubectl(cluster, "apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(m) for m in manifests))
-
-
-def kwok_node(cluster, name, labels, allocatable):
-    """A kwok Node that also advertises `allocatable` (stand-in for a device plugin or a node's disk)."""
-    apply(cluster, {"apiVersion": "v1", "kind": "Node", "metadata": {
-        "name": name, "labels": {"kubernetes.io/hostname": name, **labels}, "annotations": {"kwok.x-k8s.io/node": "fake"}}})
-    kubectl(cluster, "wait", "--for=condition=Ready", f"node/{name}", "--timeout=60s")
-    kubectl(cluster, "patch", "node", name, "--subresource=status", "--type=merge", "-p",
-            json.dumps({"status": {"capacity": allocatable, "allocatable": allocatable}}))
-
-
-def static_volumes(cluster, names, storage_class, size, access_mode, root):
-    """Stand-in for a provisioner: hostPath PersistentVolumes the controllers bind to claims of the class."""
-    apply(cluster, *({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
-                      "spec": {"storageClassName": storage_class, "capacity": {"storage": size},
-                               "accessModes": [access_mode], "persistentVolumeReclaimPolicy": "Retain",
-                               "hostPath": {"path": str(root / name)}}} for name in names))
-
-
-def helm_json(cluster, *args):
-    done = subprocess.run([str(cluster.helm), *args, "-o", "json"], env=dict(os.environ, **cluster.env),
-                          capture_output=True, text=True, check=False)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
-def decoded(secret):
-    return {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
 
 
 def vnc_passwords(cluster, *instances):
@@ -98,12 +49,6 @@ def revisions(cluster, *instances):
 
 
 @pytest.fixture(scope="module")
-def onezone(tmp_path_factory):
-    with running_fake_onezone(tmp_path_factory.mktemp("onezone")) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
 def tokens(onezone):
     spaces = {SPACE_ID: {"name": "em-dataset", "supports": {PROVIDER_ID: {"readonly": False}}},
               PROJECT_SPACE_ID: {"name": "em-project", "supports": {PROVIDER_ID: {"readonly": False}}}}
@@ -115,8 +60,7 @@ def tokens(onezone):
 def remove_test_objects(cluster):
     for namespace, releases in ((NS_A, ("alice", "carol")), (NS_B, ("bob",))):
         for release in releases:
-            subprocess.run([str(cluster.helm), "uninstall", release, "-n", namespace, "--wait"],
-                           env=dict(os.environ, **cluster.env), capture_output=True, check=False)
+            helm_uninstall(cluster, release, namespace)
     kubectl(cluster, "delete", "namespace", NS_A, NS_B, "scipionit-refused", "scipionit-other", "scipionit-check",
             "--ignore-not-found",
             "--timeout=180s", check=False)
@@ -177,10 +121,7 @@ def inventory(workdir: Path, onezone, instances, **group_vars) -> Path:
         "scipion_helm_wait_timeout": "2m",
     }
     variables.update(group_vars)
-    path = workdir / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"vars": variables,
-                                            "children": {"control_plane": {"hosts": {"scipionit-master": None}}}}}))
-    return path
+    return write_inventory(workdir, variables, {"control_plane": ["scipionit-master"]})
 
 
 def run(cluster, workdir, hosts, tokens, *args, expect_rc=0):

@@ -5,25 +5,20 @@ Also checks that Ansible reaches the containers with the podman connection."""
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 
 import yaml
 
+from k8s_support import get
+
 D = "/var/snap/microk8s/current"
-
-
-def kubectl_json(k8s_cluster, *args: str) -> dict:
-    result = subprocess.run([str(k8s_cluster.kubectl), f"--kubeconfig={k8s_cluster.kubeconfig}", *args,
-                             "-o", "json"], capture_output=True, text=True, timeout=60, check=True)
-    return json.loads(result.stdout)
 
 
 def wait_ready_nodes(k8s_cluster, names: list[str], timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     nodes: dict = {}
     while time.monotonic() < deadline:
-        items = kubectl_json(k8s_cluster, "get", "nodes")["items"]
+        items = get(k8s_cluster, "nodes")["items"]
         nodes = {n["metadata"]["name"]: n for n in items if n["metadata"]["name"] in names}
         ready = {name for name, node in nodes.items()
                  if any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))}
@@ -94,7 +89,7 @@ def test_control_plane_and_worker_join(node_factory, k8s_cluster):
     assert refused.stdout.startswith("Removal failed.")
     assert master.exec("microk8s", "remove-node", cp1.ip, "--force").returncode == 0
     assert ha_nodes(master) == [{"address": f"{master.ip}:19001", "role": "voter"}]
-    names = {n["metadata"]["name"] for n in kubectl_json(k8s_cluster, "get", "nodes")["items"]}
+    names = {n["metadata"]["name"] for n in get(k8s_cluster, "nodes")["items"]}
     assert "cp1" not in names and "master" in names
     assert boot_seconds < 60
 

@@ -8,11 +8,12 @@ import hashlib
 import json
 import re
 import ssl
-import subprocess
 import time
 
 import pytest
 import yaml
+
+from k8s_support import get
 
 D = "/var/snap/microk8s/current"
 C = "/var/snap/microk8s/common"
@@ -42,11 +43,6 @@ def status_yaml(node) -> dict:
     result = node.exec("microk8s", "status", "--format", "yaml")
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)
-
-
-def kubectl(k8s_cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(k8s_cluster.kubectl), f"--kubeconfig={k8s_cluster.kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=60, check=False)
 
 
 def add_node_json(node, *args: str) -> dict:
@@ -188,7 +184,7 @@ def test_leave_and_remove_node_errors(cp):
 def test_enable_disable_hostpath_storage(cp, k8s_cluster):
     enabled = cp.exec("microk8s", "enable", "hostpath-storage")
     assert enabled.returncode == 0, enabled.stdout + enabled.stderr
-    assert kubectl(k8s_cluster, "get", "storageclass", "microk8s-hostpath").returncode == 0
+    assert get(k8s_cluster, "storageclass", "microk8s-hostpath") is not None
     assert cp.exec("microk8s", "status", "-a", "hostpath-storage").stdout.strip() == "enabled"
     again = cp.exec("microk8s", "enable", "hostpath-storage")
     assert again.returncode == 0
@@ -198,7 +194,7 @@ def test_enable_disable_hostpath_storage(cp, k8s_cluster):
     assert "already enabled" in old_name.stdout
     disabled = cp.exec("microk8s", "disable", "hostpath-storage")
     assert disabled.returncode == 0
-    assert kubectl(k8s_cluster, "get", "storageclass", "microk8s-hostpath").returncode != 0
+    assert get(k8s_cluster, "storageclass", "microk8s-hostpath") is None
     assert "already disabled" in cp.exec("microk8s", "disable", "hostpath-storage").stdout
 
 

@@ -15,6 +15,8 @@ ROOT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
 FIXTURES = ROOT / "tests/fixtures/datasets"
 SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
 FEDERATION = "/data/dementia"
+# datanode1 has data_layout_subfolder: csvs (the Exaflow chart's layout), datanode2 none (seed 001's).
+DATA = {"datanode1": FEDERATION + "/csvs", "datanode2": FEDERATION}
 PATHOLOGIES = {"datanode1": ["neuro", "tbi"], "datanode2": ["neuro"]}
 ENGINE = "setpriv --reuid 10001 --regid 10001 --clear-groups"
 
@@ -50,7 +52,8 @@ def fixture_rows(pathology):
 
 def test_folders_owned_and_moded_for_the_engine(host, node):
     assert node.file("/data").mode == 0o755
-    for path in [FEDERATION] + [f"{FEDERATION}/{p}" for p in PATHOLOGIES[name(host)]]:
+    data = DATA[name(host)]
+    for path in sorted({FEDERATION, data}) + [f"{data}/{p}" for p in PATHOLOGIES[name(host)]]:
         folder = node.file(path)
         assert folder.is_directory, path
         assert (folder.user, folder.gid, folder.mode) == ("root", 10001, 0o750), path
@@ -59,14 +62,14 @@ def test_folders_owned_and_moded_for_the_engine(host, node):
 def test_files_are_the_fixtures_and_readable_only_through_the_group(host, node):
     for pathology in PATHOLOGIES[name(host)]:
         for source in fixture_files(pathology):
-            target = node.file(f"{FEDERATION}/{pathology}/{source.name}")
+            target = node.file(f"{DATA[name(host)]}/{pathology}/{source.name}")
             assert target.sha256sum == hashlib.sha256(source.read_bytes()).hexdigest(), target.path
             assert (target.user, target.gid, target.mode) == ("root", 10001, 0o640), target.path
 
 
 def test_engine_uid_can_really_read_every_file_and_others_cannot(host, node):
     for pathology in PATHOLOGIES[name(host)]:
-        folder = f"{FEDERATION}/{pathology}"
+        folder = f"{DATA[name(host)]}/{pathology}"
         for source in fixture_files(pathology):
             assert node.run(f"{ENGINE} cat {folder}/{source.name}").rc == 0, source.name
         assert node.run(f"{ENGINE} ls {folder}").rc == 0
@@ -78,12 +81,12 @@ def test_hard_links_share_the_source_inodes(host, node):
     if name(host) != "datanode2":
         pytest.skip("datanode2 uses node_hardlink")
     for source in fixture_files("neuro"):
-        linked = node.run(f"stat -c '%i %h' /srv/mipdata/neuro/{source.name} {FEDERATION}/neuro/{source.name}").stdout.split("\n")
+        linked = node.run(f"stat -c '%i %h' /srv/mipdata/neuro/{source.name} {DATA['datanode2']}/neuro/{source.name}").stdout.split("\n")
         assert linked[0] == linked[1] and linked[0].split()[1] == "2", source.name
 
 
 def test_dataset_check_summary_matches_the_fixtures(host):
-    result = host.ansible("sciplat.k8s.dataset_check", f"path={FEDERATION}", check=False)
+    result = host.ansible("sciplat.k8s.dataset_check", f"path={DATA[name(host)]}", check=False)
     assert result["changed"] is False and result["valid"] is True
     expected = {}
     for pathology in PATHOLOGIES[name(host)]:
@@ -158,6 +161,7 @@ def run_role(*extra):
     ({"data_layout_federation": "fresh", "data_layout_pathologies": ["../etc"]}, "data_layout_pathologies"),
     ({"data_layout_federation": "fresh", "data_layout_pathologies": ["a/b"]}, "data_layout_pathologies"),
     ({"data_layout_federation": "Fresh_Federation"}, "data_layout_federation"),
+    ({"data_layout_federation": "fresh", "data_layout_subfolder": "../csvs"}, "data_layout_subfolder"),
     ({"data_layout_federation": "fresh", "data_layout_root": "data"}, "data_layout_root"),
     ({"data_layout_federation": "fresh", "data_layout_dir_mode": "0700"}, "data_layout_dir_mode"),
     # A group name is resolved on the node: nogroup is GID 65534, so only the others bits would apply.
@@ -182,5 +186,5 @@ def test_bad_dataset_in_the_source_fails_the_role(host, node):
     assert rc == 2
     [(task, message)] = failed
     assert task == "Check the data-model folders as the engine will read them"
-    assert '/data/broken/unknown_column/site1.csv:1:3: Column "agee" is not a CDE code' in message
+    assert '/data/broken/csvs/unknown_column/site1.csv:1:3: Column "agee" is not a CDE code' in message
     node.run_expect([0], "rm -rf /data/broken")
