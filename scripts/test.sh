@@ -102,6 +102,14 @@ run_sanity() {
   local total bad
   total=$(find "$copy/tests/output/junit" -name 'ansible-test-sanity-*.xml' 2>/dev/null | wc -l)
   bad=$({ grep -l '<failure' "$copy"/tests/output/junit/ansible-test-sanity-*.xml 2>/dev/null || true; } | wc -l)
+  # With --junit, ansible-test puts the findings only in the reports: show them in the log too.
+  [ "$bad" -eq 0 ] || python3 - "$copy"/tests/output/junit/ansible-test-sanity-*.xml <<'PY' >&2
+import sys, xml.etree.ElementTree as ET
+for path in sys.argv[1:]:
+    for case in ET.parse(path).getroot().iter("testcase"):
+        for failure in case.findall("failure"):
+            print(f"{case.get('classname')} {case.get('name')}: {failure.get('message') or ''}\n{failure.text or ''}")
+PY
   [ "$rc" -eq 0 ] || [ "$bad" -gt 0 ] || bad=1
   rm -rf "$copy_root"
   record sanity $((total - bad)) "$bad"

@@ -3,10 +3,11 @@
 
 One run on the test environment: fresh node containers with the snapd/microk8s TEST DOUBLES
 (tests/nodes, started through tests/lab/lab.py), a private instance of the real control plane of
-tests/cluster (kube-apiserver etc. on other ports, kwok nodes; started and removed by the run), and the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow
-and MIP from the stand-in charts of tests/charts). site.yml runs twice on the same inventory; the
-figures are the wall-clock time of each ansible-playbook process and the task counts of its PLAY
-RECAP (summed over hosts). Target: the second run takes at most half the first and changes nothing.
+tests/cluster (kube-apiserver etc. on other ports, kwok nodes; started and removed by the run), and
+the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow and MIP from
+the stand-in charts of tests/charts). site.yml runs twice on the same inventory; the figures are the
+wall-clock time of each ansible-playbook process and the task counts of its PLAY RECAP (summed over
+hosts). Target: the second run takes at most half the first and changes nothing.
 
 Shapes: `lab` = one node that is control plane and data holder (inventories/test_lab),
 `federation` = 1 control plane + 2 data workers (the molecule/site shape).
