@@ -180,7 +180,8 @@ def test_both_environments_deployed(cluster, deployed):
     assert deployed["first"].changed > 0
     for namespace, release in ((PROD, "prod"), (TEST, "test")):
         assert helm_json(cluster, "status", release, "-n", namespace)["info"]["status"] == "deployed"
-        pods = get(cluster, "pods", "-n", namespace)["items"]
+        # The expire-notebooks CronJob starts a pod every 15 minutes: only the Deployments' pods count.
+        pods = get(cluster, "pods", "-n", namespace, "-l", "!batch.kubernetes.io/job-name")["items"]
         assert {p["metadata"]["labels"]["name"] for p in pods} == {"infrastructure-api", "datalab-auth", "datalab-app", "mongo"}
         assert all(p["status"]["phase"] == "Running" for p in pods)
         # useAppArmor false: no profile annotation that microk8s nodes cannot honour.
@@ -188,7 +189,7 @@ def test_both_environments_deployed(cluster, deployed):
         assert get(cluster, "pvc", "-n", namespace)["items"][0]["status"]["phase"] == "Bound"
         for ingress in get(cluster, "ingress", "-n", namespace)["items"]:
             assert ingress["spec"]["ingressClassName"] == CLASSES[0]
-    assert len([p for p in get(cluster, "pods", "-n", TEST)["items"] if p["metadata"]["labels"]["name"] == "datalab-app"]) == 2
+    assert len(get(cluster, "pods", "-n", TEST, "-l", "name=datalab-app")["items"]) == 2
     values = helm_json(cluster, "get", "values", "test", "-n", TEST)
     assert values["namespace"] == TEST and values["environment"] == "test"
     assert values["datalabName"] == values["datalabVolume"] == "datalab"

@@ -215,6 +215,15 @@ def pending_state_file() -> Path:
     return common.snap_data() / "var/sciplat-standin/initial-state.json"
 
 
+def departed_marker() -> Path:
+    """Present on a node that left its cluster with `microk8s leave` and has not joined another.
+
+    Such a node runs a one-node cluster of its own, whose API server this stand-in does not simulate:
+    the shared API server is the cluster the node left, where a real kubelet of that node no longer
+    registers. Fresh installs keep registering there (the tests look at their Nodes)."""
+    return common.snap_data() / "var/sciplat-standin/departed"
+
+
 def start_new_cluster(minor: int, addons_state: dict) -> SharedState:
     """Make this node a one-member cluster (fresh install, or after `microk8s leave`).
 
@@ -331,6 +340,8 @@ def serve_agent() -> None:
 
 def ensure_own_node() -> None:
     """What a starting kubelet does: register this node's Node object if it is missing."""
+    if departed_marker().exists():
+        return
     ip = common.ips()[0]
     worker = common.has_lock("clustered.lock")
     for dummy in range(30):
@@ -416,6 +427,7 @@ def request_join(host: str, port: int, token: str, check: str | None, verify: bo
 
 def adopt_cluster(info: dict, worker: bool) -> None:
     """The joining node's side: forget its own one-node cluster and record the joined one."""
+    departed_marker().unlink(missing_ok=True)
     old = SharedState.for_this_node() if cluster_id_file().exists() else None
     if old and old.cluster_id != info["cluster_id"]:
         old.delete()

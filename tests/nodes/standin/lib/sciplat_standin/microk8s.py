@@ -68,6 +68,8 @@ def is_ready() -> bool:
     """Ready when the API server answers and this node's Node is Ready (kwok makes it so)."""
     if common.has_lock("stopped.lock"):
         return False
+    if cluster.departed_marker().exists():
+        return True  # its own one-node cluster, not simulated (cluster.departed_marker)
     try:
         client = kube.Client(client_config(), timeout=5)
         node = client.get(f"/api/v1/nodes/{common.hostname()}")
@@ -274,6 +276,8 @@ def cmd_leave(argv: list[str]) -> int:
     for name in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
         common.set_lock(name, False)
     common.out("Generating new cluster certificates.", "Waiting for node to start. ")
+    cluster.departed_marker().parent.mkdir(parents=True, exist_ok=True)
+    cluster.departed_marker().touch()
     cluster.start_new_cluster(common.installed_minor(), addons.initial_state(common.installed_minor()))
     return 0
 
