@@ -427,7 +427,7 @@ def request_join(host: str, port: int, token: str, check: str | None, verify: bo
 
 def adopt_cluster(info: dict, worker: bool) -> None:
     """The joining node's side: forget its own one-node cluster and record the joined one."""
-    departed_marker().unlink(missing_ok=True)
+    common.set_marker(departed_marker(), False)
     old = SharedState.for_this_node() if cluster_id_file().exists() else None
     if old and old.cluster_id != info["cluster_id"]:
         old.delete()

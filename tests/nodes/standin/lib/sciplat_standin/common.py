@@ -57,13 +57,17 @@ def has_lock(name: str) -> bool:
     return lock(name).exists()
 
 
-def set_lock(name: str, present: bool = True) -> None:
-    target = lock(name)
+def set_marker(target: Path, present: bool = True) -> None:
+    """Create or remove an empty file whose presence is the state."""
     if present:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.touch()
     else:
         target.unlink(missing_ok=True)
+
+
+def set_lock(name: str, present: bool = True) -> None:
+    set_marker(lock(name), present)
 
 
 def harness_kubeconfig() -> str:

@@ -276,8 +276,7 @@ def cmd_leave(argv: list[str]) -> int:
     for name in ("clustered.lock", "no-k8s-dqlite", "no-cert-reissue"):
         common.set_lock(name, False)
     common.out("Generating new cluster certificates.", "Waiting for node to start. ")
-    cluster.departed_marker().parent.mkdir(parents=True, exist_ok=True)
-    cluster.departed_marker().touch()
+    common.set_marker(cluster.departed_marker())
     cluster.start_new_cluster(common.installed_minor(), addons.initial_state(common.installed_minor()))
     return 0
 
