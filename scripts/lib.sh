@@ -6,6 +6,13 @@ SCIPLAT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SCIPLAT_CACHE=${SCIPLAT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sciplat-k8s}
 SCIPLAT_VENV=${SCIPLAT_VENV:-$SCIPLAT_ROOT/.venv}
 export SCIPLAT_ROOT SCIPLAT_CACHE SCIPLAT_VENV
+# The real upstream charts kept offline (the workplace's shared folder, see tests/upstream/mirror.py): the
+# tests and the quickstart read them through the chart mirror. Unset, and without that folder, the roles
+# clone their pins from GitHub.
+if [ -z "${SCIPLAT_UPSTREAM:-}" ] && [ -d "$SCIPLAT_ROOT/../shared/upstream/git" ]; then
+  SCIPLAT_UPSTREAM=$(cd "$SCIPLAT_ROOT/../shared/upstream" && pwd)
+fi
+export SCIPLAT_UPSTREAM=${SCIPLAT_UPSTREAM:-}
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'ERROR: %s\n' "$*" >&2; exit 1; }
@@ -55,6 +62,12 @@ ensure_collection_link() {
   SCIPLAT_COLLECTION_DIR="$tree/ansible_collections/sciplat/k8s"
   export SCIPLAT_COLLECTION_DIR
   export ANSIBLE_COLLECTIONS_PATH="$tree:$SCIPLAT_VENV/lib/python3.11/site-packages"
+}
+
+# SCIPLAT_CHART_MIRROR (the sciplat_chart_mirror of the test inventories, as JSON) and the assembled MIP chart.
+ensure_chart_mirror() {
+  [ -n "$SCIPLAT_UPSTREAM" ] && step "offline chart mirror from $SCIPLAT_UPSTREAM"
+  eval "$(python "$SCIPLAT_ROOT/tests/upstream/mirror.py" env)"
 }
 
 activate() {

@@ -3,7 +3,8 @@
 # needs, starts the local test cluster (real kube-apiserver, controller-manager, scheduler; kwok in place
 # of kubelets) and one node container `lab1` carrying the snapd/microk8s TEST DOUBLES, then runs the site
 # playbook on the single-node lab inventory (inventories/test_lab: microk8s, cluster, labels, data layout,
-# Exaflow + MIP from the stand-in charts of tests/charts) and prints the health summary.
+# Exaflow + MIP on their real upstream charts) and prints the health summary. Without GitHub access the
+# charts come from the offline mirror of SCIPLAT_UPSTREAM (the shared upstream folder, when present).
 # Safe to repeat: every step checks first, the node container is reused, and a rerun reports changed=0.
 #
 #   scripts/quickstart.sh          set up (or reuse) the lab and run the site playbook on it
@@ -57,6 +58,7 @@ python tests/cluster/testcluster.py start
 # plane hands out (`microk8s config`), as a real machine would, so the harness's kubeconfig is dropped.
 eval "$(python tests/cluster/testcluster.py env)"
 unset KUBECONFIG K8S_AUTH_KUBECONFIG
+ensure_chart_mirror
 
 step "node container images (cached; a cold debootstrap takes about 2 minutes)"
 python tests/nodes/nodes.py build >/dev/null
@@ -90,8 +92,9 @@ The same playbook on real machines (Ubuntu 22.04/24.04 reachable over SSH by a s
   1. copy an example inventory: inventories/single_node (one machine), inventories/federation (1 control
      plane + 2 workers) or inventories/ha, and for the platforms inventories/mip_federation,
      inventories/scipion_facility or inventories/cytomine_lab; set the addresses and sciplat_platforms;
-  2. drop what only this lab needs: the podman connection and the *_chart_source: path lines that point at
-     the stand-in charts of tests/charts (real hosts get the pinned upstream charts);
+  2. drop what only this lab needs: the podman connection and the mip_chart_* lines that point at the
+     assembled MIP chart (real hosts get the pinned upstream charts; a site without GitHub access sets
+     sciplat_chart_mirror, see docs/mirror.md);
   3. run, with a dry run first:
        ansible-playbook -i inventories/<yours> sciplat.k8s.site --check --diff
        ansible-playbook -i inventories/<yours> sciplat.k8s.site

@@ -63,6 +63,7 @@ ensure_test_environment() {
   step "building node container images"
   python "$SCIPLAT_ROOT/tests/nodes/nodes.py" build
   eval "$(python "$SCIPLAT_ROOT/tests/nodes/nodes.py" env)"
+  ensure_chart_mirror
   __sciplat_env_ready=1
 }
 

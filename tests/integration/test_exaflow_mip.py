@@ -1,10 +1,13 @@
 """Roles exaflow and mip (and helm_release) through playbooks/mip.yml against the real test cluster.
 
 Real parts: kube-apiserver 1.36 with kwok nodes (Pods become Running without containers), helm 3,
-ansible-playbook, the data_layout role and dataset_check module on the controller's file system.
-Stand-ins, labelled as such: the charts under tests/charts/ (same values keys as the pinned upstream
-charts), an IngressClass (microk8s' ingress addon) and static PersistentVolumes for the MIP release's StorageClass (microk8s' hostpath
-provisioner).
+ansible-playbook, the data_layout role and dataset_check module on the controller's file system, and the
+real charts: Exaflow at the role's default pin (ad132e20), cloned by the role through the offline mirror of
+SCIPLAT_UPSTREAM (sciplat_chart_mirror, tests/upstream/mirror.py), and for MIP the ASSEMBLED MIP 9.2 chart
+of that folder (upstream files of several commits with a minimal Chart.yaml: the MIP repository at the role's
+pin cannot be fetched here), given as a chart folder.
+Stand-ins, labelled as such: an IngressClass (microk8s' ingress addon) and static PersistentVolumes for the
+MIP release's StorageClass (microk8s' hostpath provisioner).
 
 The inventory hosts use the local connection and stand for kwok nodes with alphanumeric names. Other
 tests may leave nodes labelled worker/master/smpc_player; they are cordoned while this module runs
@@ -26,6 +29,9 @@ from k8s_support import apply, decoded, get, helm_json, helm_uninstall, kubectl
 from playbooks import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "upstream"))
+import mirror  # noqa: E402  pylint: disable=wrong-import-position
+
 PLAYBOOK = REPO / "playbooks" / "mip.yml"
 DATASETS = REPO / "tests" / "fixtures" / "datasets" / "good"
 MASTER = "mipitmaster"
@@ -111,7 +117,7 @@ def cluster_setup(k8s_cluster, tmp_path_factory):
 
 
 def inventory(workdir: Path, workers=2, smpc_players=0, **group_vars) -> Path:
-    """An inventory shaped like inventories/mip_federation, on the local connection and this test's charts."""
+    """An inventory shaped like inventories/mip_federation, on the local connection, with the real charts."""
     data_root = workdir / "data"
     variables = {
         "ansible_connection": "local",
@@ -120,8 +126,7 @@ def inventory(workdir: Path, workers=2, smpc_players=0, **group_vars) -> Path:
         "exaflow_check_data_become": False,
         "exaflow_federation": "dementia",
         "exaflow_namespace": EXAFLOW_NS,
-        "exaflow_chart_source": "path",
-        "exaflow_chart_path": str(REPO / "tests" / "charts" / "exaflow"),
+        "sciplat_chart_mirror": mirror.chart_mirror(),
         "exaflow_ready_timeout": 120,
         "data_layout_root": str(data_root),
         "data_layout_federation": "dementia",
@@ -129,7 +134,7 @@ def inventory(workdir: Path, workers=2, smpc_players=0, **group_vars) -> Path:
         "data_layout_source_path": str(DATASETS),
         "mip_namespace": MIP_NS,
         "mip_chart_source": "path",
-        "mip_chart_path": str(REPO / "tests" / "charts" / "mip"),
+        "mip_chart_path": str(mirror.assembled_mip_chart()),
         "mip_public_host": "mip.example.org",
         "mip_ingress_class": INGRESS_CLASS,
         "mip_keycloak_host": "iam.example.org",
@@ -209,6 +214,11 @@ def test_install_rerun_upgrade_and_smpc(cluster_setup, tmp_path):
 
     first = run(cluster, tmp_path, hosts)
     assert first.changed > 0
+    # The role's own pin, read through the mirror: the log names both.
+    pin = "https://github.com/madgik/exaflow.git@ad132e20ea068d8e39fb25153ccf3f34d5450226"
+    folder = mirror.chart_mirror().get("folders", {}).get(pin)
+    assert f"chart exaflow-0.1.0 from {pin}:kubernetes" + (f" (mirror: {folder})" if folder else "") in first.output
+    assert f"chart mip-9.2.0 from {mirror.assembled_mip_chart()}" in first.output
     assert "The 2 localworker(s) see " in first.output and "with data models neuro, tbi and 3 dataset(s)" in first.output
     assert node_labels(cluster) == {MASTER: {"master": "true"}, WORKERS[0]: {"worker": "true"},
                                     WORKERS[1]: {"worker": "true"}, WORKERS[2]: {}}
@@ -220,7 +230,7 @@ def test_install_rerun_upgrade_and_smpc(cluster_setup, tmp_path):
     assert sorted(p["spec"]["nodeName"] for p in pods) == WORKERS[:2]
     controller = get(cluster, "deployment", "exaflow-controller-deployment", "-n", EXAFLOW_NS)
     env = {e["name"]: e.get("value") for e in controller["spec"]["template"]["spec"]["containers"][0]["env"]}
-    assert env["FEDERATION"] == "dementia" and env["WORKERS_CLEANUP_INTERVAL"] == "60"
+    assert env["FEDERATION"] == "dementia"
     assert env["SMPC_ENABLED"] == "false"
     exaflow_values = json.loads(subprocess.run(
         [str(cluster.helm), "get", "values", "exaflow", "-n", EXAFLOW_NS, "-o", "json"], env=dict(cluster.env),
@@ -287,11 +297,11 @@ def test_second_mip_release_from_git(cluster_setup, tmp_path):
     # The platform pods need a master=true node; exaflow is not deployed in this test, so label it here.
     kubectl(cluster, "label", "node", MASTER, "master=true", "--overwrite")
     repo = tmp_path / "mip-chart-repo"
-    shutil.copytree(REPO / "tests" / "charts" / "mip", repo / "deployment" / "kubernetes")
+    shutil.copytree(mirror.assembled_mip_chart(), repo / "deployment" / "kubernetes")
     git = ["git", "-C", str(repo), "-c", "user.name=test", "-c", "user.email=test@example.org"]
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     subprocess.run([*git, "add", "."], check=True)
-    subprocess.run([*git, "commit", "-qm", "stand-in chart"], check=True)
+    subprocess.run([*git, "commit", "-qm", "assembled MIP 9.2 chart"], check=True)
     commit = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
     source = {"mip_namespace": MIP_GIT_NS, "mip_chart_source": "git", "mip_chart_git_repo": f"file://{repo}",
               "mip_chart_git_commit": commit, "mip_deploy_exaflow": False,

@@ -167,6 +167,29 @@ def chart_mirror() -> dict:
     }
 
 
+def pinned_chart(repo: str, commit: str, subpath: str) -> Path:
+    """The chart folder of a pin as the roles get it: the mirror's folder for it, else a clone (through the
+    mirror's git rewrites, or from the repository itself) kept in the cache."""
+    mirror = chart_mirror()
+    folder = mirror.get("folders", {}).get(f"{repo}@{commit}")
+    if folder:
+        return Path(folder) / subpath
+    url = repo
+    for prefix in sorted(mirror.get("git", {}), key=len, reverse=True):
+        if repo.startswith(prefix):
+            url = mirror["git"][prefix] + repo[len(prefix):]
+            break
+    checkout = MIRROR_CACHE / "checkouts" / f"{Path(repo).stem}-{commit}"
+    if not (checkout / ".git").is_dir():
+        staging = checkout.with_name(f"{checkout.name}.partial-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        subprocess.run(["git", "clone", "-q", "--no-checkout", url, str(staging)], check=True)
+        subprocess.run(["git", "-C", str(staging), "checkout", "-q", commit], check=True)
+        shutil.rmtree(checkout, ignore_errors=True)
+        staging.rename(checkout)
+    return checkout / subpath
+
+
 def assembled_mip_chart() -> Path:
     upstream = upstream_dir()
     if upstream is None:
