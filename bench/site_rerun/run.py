@@ -4,8 +4,8 @@
 One run on the test environment: fresh node containers with the snapd/microk8s TEST DOUBLES
 (tests/nodes, started through tests/lab/lab.py), a private instance of the real control plane of
 tests/cluster (kube-apiserver etc. on other ports, kwok nodes; started and removed by the run), and
-the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow and MIP from
-the stand-in charts of tests/charts). site.yml runs twice on the same inventory; the figures are the
+the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow and MIP on
+their real upstream charts, through the offline mirror of SCIPLAT_UPSTREAM: tests/upstream/mirror.py). site.yml runs twice on the same inventory; the figures are the
 wall-clock time of each ansible-playbook process and the task counts of its PLAY RECAP (summed over
 hosts). Target: the second run takes at most half the first and changes nothing.
 
@@ -34,9 +34,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT / "tests" / "lab"), str(ROOT / "tests" / "nodes"), str(ROOT / "tests" / "cluster")]
+sys.path[:0] = [str(ROOT / "tests" / "lab"), str(ROOT / "tests" / "nodes"), str(ROOT / "tests" / "cluster"),
+                str(ROOT / "tests" / "upstream")]
 
 import lab  # noqa: E402  pylint: disable=wrong-import-position
+import mirror  # noqa: E402  pylint: disable=wrong-import-position
 import nodes  # noqa: E402  pylint: disable=wrong-import-position
 
 RUN_ID = "benchsite"
@@ -127,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     lab.volumes(STORAGE_CLASS, 4)
     hosts = inventory(workdir, args.shape, node_set)
     env = dict(nodes.NodeSet().ansible_env())
+    # What the lab inventory reads for its charts (scripts/quickstart.sh exports the same).
+    env["SCIPLAT_CHART_MIRROR"] = json.dumps(mirror.chart_mirror())
+    if mirror.upstream_dir() is not None:
+        env["SCIPLAT_MIP_ASSEMBLED_CHART"] = str(mirror.assembled_mip_chart())
     # The inventory's fetched kubeconfig is the only way to the API server, as on real machines.
     for key in ("KUBECONFIG", "K8S_AUTH_KUBECONFIG"):
         env.pop(key, None)
