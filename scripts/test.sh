@@ -95,7 +95,7 @@ run_sanity() {
   local copy="$copy_root/ansible_collections/sciplat/k8s"
   rm -rf "$copy_root"
   mkdir -p "$copy"
-  (cd "$SCIPLAT_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ "$copy/")
+  (cd "$SCIPLAT_ROOT" && git ls-files -co --exclude-standard -z | rsync -a --ignore-missing-args --from0 --files-from=- ./ "$copy/")
   install_pip_bootstrap_for_ansible_test
   local rc=0
   (cd "$copy" && ansible-test sanity --venv --python 3.11 --color no --junit "${extra_args[@]}") || rc=$?

@@ -5,7 +5,8 @@ One run on the test environment: fresh node containers with the snapd/microk8s T
 (tests/nodes, started through tests/lab/lab.py), a private instance of the real control plane of
 tests/cluster (kube-apiserver etc. on other ports, kwok nodes; started and removed by the run), and
 the MIP shape of inventories/test_lab (microk8s, cluster, labels, data layout, Exaflow and MIP on
-their real upstream charts, through the offline mirror of SCIPLAT_UPSTREAM: tests/upstream/mirror.py). site.yml runs twice on the same inventory; the figures are the
+their real upstream charts, through the offline mirror of SCIPLAT_UPSTREAM:
+tests/upstream/mirror.py). site.yml runs twice on the same inventory; the figures are the
 wall-clock time of each ansible-playbook process and the task counts of its PLAY RECAP (summed over
 hosts). Target: the second run takes at most half the first and changes nothing.
 

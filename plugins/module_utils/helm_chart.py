@@ -21,13 +21,21 @@ import json
 import os
 import shutil
 import tempfile
+import traceback
 
 try:
     from urllib.parse import urljoin
 except ImportError:  # pragma: no cover - Python 2
     from urlparse import urljoin
 
-import yaml
+try:
+    import yaml
+except ImportError:
+    HAS_YAML = False
+    YAML_IMPORT_ERROR = traceback.format_exc()
+else:
+    HAS_YAML = True
+    YAML_IMPORT_ERROR = None
 
 CHART_FILE = 'Chart.yaml'
 # Written beside a finished copy, last: a copy without one was interrupted and is made again.

@@ -41,13 +41,12 @@ options:
     type: str
   version:
     description:
-      - Exact chart version in O(repo_url): a pin, so that a rerun installs the same chart.
+      - Exact chart version in O(repo_url), a pin, so that a rerun installs the same chart.
     type: str
   repo_rewrites:
     description:
-      - Chart repository URL prefixes mapped to what replaces them, for example
-        C({"https://nerc-ceh.github.io/charts": "http://mirror.example.org/nerc-ceh"}). The longest matching prefix
-        wins.
+      - Chart repository URL prefixes mapped to what replaces them, for example C(https://nerc-ceh.github.io/charts)
+        to C(http://mirror.example.org/nerc-ceh). The longest matching prefix wins.
     type: dict
     default: {}
   cache_dir:
@@ -122,10 +121,11 @@ dependencies:
             fetched_from: "http://charts.mirror.example.org/nerc-ceh"}]
 '''
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.sciplat.k8s.plugins.module_utils.helm_chart import ChartError, ChartPreparer
+from ansible_collections.sciplat.k8s.plugins.module_utils.helm_chart import (
+    HAS_YAML, YAML_IMPORT_ERROR, ChartError, ChartPreparer)
 
 INDEX_TIMEOUT_SECONDS = 60
 
@@ -146,6 +146,8 @@ def main():
         required_by={'repo_url': ('name', 'version')},
         supports_check_mode=True,
     )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR)
     params = module.params
     if params['path'] and not params['path'].startswith('/'):
         module.fail_json(msg='path must be absolute (got %s)' % params['path'])

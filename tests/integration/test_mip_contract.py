@@ -24,7 +24,7 @@ from playbooks import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "upstream"))
-from chart_facts import ChartFacts, leaves  # noqa: E402  pylint: disable=wrong-import-position
+from chart_facts import ChartFacts  # noqa: E402  pylint: disable=wrong-import-position
 import mirror  # noqa: E402  pylint: disable=wrong-import-position
 
 EXAMPLE = REPO / "inventories" / "mip_federation"
