@@ -19,7 +19,9 @@ __metaclass__ = type
 import hashlib
 import json
 import os
+import re
 import shutil
+import tarfile
 import tempfile
 import traceback
 
@@ -89,6 +91,20 @@ def read_chart(folder):
     if not isinstance(chart, dict) or not chart.get('name') or not chart.get('version'):
         raise ChartError('%s has no chart name and version' % path)
     return chart
+
+
+def ships_schema(folder):
+    """Whether the chart or one of its subcharts (folders or archives under charts/) has a values.schema.json."""
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != '.git']
+        if 'values.schema.json' in files:
+            return True
+        for name in files:
+            if name.endswith('.tgz') and os.path.basename(root) == DEPENDENCY_FOLDER:
+                with tarfile.open(os.path.join(root, name)) as archive:
+                    if any(member.name.endswith('/values.schema.json') for member in archive.getmembers()):
+                        return True
+    return False
 
 
 def dependency_repositories(chart):
@@ -183,44 +199,64 @@ class ChartPreparer(object):
             os.makedirs(parent)
         return tempfile.mkdtemp(prefix='.helm-', dir=parent)
 
-    def prepare_folder(self, folder):
-        """The folder helm installs from: `folder` itself when the chart has no dependencies, else a copy in the
-        cache with them built. Returns a dict with path, digest, dependencies and changed."""
+    @staticmethod
+    def _apply_fixes(staging, fixes, chart_name):
+        for fix in fixes:
+            path = os.path.join(staging, fix['file'])
+            if not os.path.isfile(path):
+                raise ChartError('the fix for %s of chart %s finds no such file: the chart is not the one the fix was '
+                                 'written for' % (fix['file'], chart_name))
+            with open(path) as handle:
+                text, count = re.subn(fix['regexp'], fix['replace'], handle.read())
+            if not count:
+                raise ChartError('the fix for %s of chart %s matches nothing (%s): the chart is not the one the fix was '
+                                 'written for' % (fix['file'], chart_name, fix['regexp']))
+            with open(path, 'w') as handle:
+                handle.write(text)
+
+    def prepare_folder(self, folder, fixes=()):
+        """The folder helm installs from: `folder` itself when the chart has no dependencies and needs no fixes,
+        else a copy in the cache with the fixes applied and the dependencies built. Returns a dict with path,
+        digest, dependencies and changed."""
         chart = read_chart(folder)
         dependencies = chart.get('dependencies') or []
+        fixes = list(fixes or [])
         digest = folder_digest(folder, skip_top=(DEPENDENCY_FOLDER,) if dependencies else ())
-        if not dependencies:
-            return {'path': folder, 'digest': digest, 'dependencies': [], 'changed': False}
+        if not dependencies and not fixes:
+            return {'path': folder, 'digest': digest, 'dependencies': [], 'changed': False, 'has_schema': ships_schema(folder)}
         local = [d['name'] for d in dependencies if not (d.get('repository') or '').startswith(('http://', 'https://', 'oci://'))]
         if local:
             raise ChartError('dependencies %s of chart %s come from a folder (file:// or no repository), which a build '
                              'copy cannot reach: give them a chart repository' % (', '.join(local), chart['name']))
         repositories = dependency_repositories(chart)
-        key = hashlib.sha256(json.dumps([digest, {url: rewrite_url(url, self.rewrites)[0] for url in repositories}],
+        key = hashlib.sha256(json.dumps([digest, {url: rewrite_url(url, self.rewrites)[0] for url in repositories}, fixes],
                                         sort_keys=True).encode('utf-8')).hexdigest()
         target = os.path.join(self.cache_dir, 'built', '%s-%s' % (chart['name'], key[:16]))
         record = self._finished(target, key)
         if record:
-            return {'path': target, 'digest': digest, 'dependencies': record['dependencies'], 'changed': False}
+            return {'path': target, 'digest': digest, 'dependencies': record['dependencies'], 'changed': False,
+                    'has_schema': ships_schema(target)}
         workdir = self._workdir(target)
         try:
             staging = os.path.join(workdir, 'chart')
             shutil.copytree(folder, staging, ignore=shutil.ignore_patterns('.git'))
-            # Whatever was vendored is built again from the repositories: never assumed to match Chart.lock.
-            shutil.rmtree(os.path.join(staging, DEPENDENCY_FOLDER), ignore_errors=True)
-            env = self._private_helm(workdir, repositories)[1]
-            self._helm(['dependency', 'build', staging, '--skip-refresh'], env,
-                       'build the dependencies of chart %s (%s)' % (chart['name'], ', '.join(
-                           '%s %s from %s' % (d['name'], d.get('version', ''), d.get('repository', '')) for d in dependencies)))
+            self._apply_fixes(staging, fixes, chart['name'])
+            if dependencies:
+                # Whatever was vendored is built again from the repositories: never assumed to match Chart.lock.
+                shutil.rmtree(os.path.join(staging, DEPENDENCY_FOLDER), ignore_errors=True)
+                env = self._private_helm(workdir, repositories)[1]
+                self._helm(['dependency', 'build', staging, '--skip-refresh'], env,
+                           'build the dependencies of chart %s (%s)' % (chart['name'], ', '.join(
+                               '%s %s from %s' % (d['name'], d.get('version', ''), d.get('repository', '')) for d in dependencies)))
             built = [{'name': d['name'], 'version': str(d.get('version', '')), 'repository': d.get('repository', ''),
                       'fetched_from': rewrite_url((d.get('repository') or '').rstrip('/'), self.rewrites)[0]}
                      for d in dependencies]
             self._publish(staging, target, {'key': key, 'dependencies': built})
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-        return {'path': target, 'digest': digest, 'dependencies': built, 'changed': True}
+        return {'path': target, 'digest': digest, 'dependencies': built, 'changed': True, 'has_schema': ships_schema(target)}
 
-    def pull(self, repo_url, name, version):
+    def pull(self, repo_url, name, version, fixes=()):
         """Chart `name` at `version` from the repository `repo_url` (through the mirror) into the cache, then
         prepared as a folder."""
         key = hashlib.sha256(json.dumps([repo_url.rstrip('/'), name, version]).encode('utf-8')).hexdigest()
@@ -237,6 +273,6 @@ class ChartPreparer(object):
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
             changed = True
-        result = self.prepare_folder(target)
+        result = self.prepare_folder(target, fixes)
         result['changed'] = result['changed'] or changed
         return result

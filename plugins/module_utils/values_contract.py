@@ -264,9 +264,10 @@ class ChartModel(object):
         return any('\0'.join(parts[:length]) in self.free for length in range(1, len(parts)))
 
     def suggestions(self, path):
-        known = sorted(set(self.defaults) | self.reads)
-        dotted = [p.replace('\0', '.') for p in known]
-        return difflib.get_close_matches(path.replace('\0', '.'), dotted, n=3, cutoff=0.75)
+        dotted = sorted(p.replace('\0', '.') for p in set(self.defaults) | self.reads)
+        wanted = path.replace('\0', '.')
+        same_but_case = [p for p in dotted if p.lower() == wanted.lower()]
+        return same_but_case or difflib.get_close_matches(wanted, dotted, n=2, cutoff=0.8)
 
 
 def leaves(values, prefix=''):
@@ -283,6 +284,21 @@ def leaves(values, prefix=''):
 _BOOLEAN_WORDS = ('true', 'false', 'yes', 'no', 'on', 'off', '1', '0')
 
 
+def shape(values):
+    """`values` with every leaf replaced by a stand-in of its type: what the key check needs and no secret.
+    Strings become '' unless they spell a boolean, which the check names."""
+    if isinstance(values, dict):
+        return dict((key, shape(value)) for key, value in values.items())
+    if isinstance(values, bool) or values is None:
+        return values
+    if isinstance(values, (int, float)):
+        return 0
+    if isinstance(values, (list, tuple)):
+        return []
+    text = str(values)
+    return text if text.lower() in _BOOLEAN_WORDS else ''
+
+
 def check_values(model, values, accept=()):
     """Problems of `values` against the chart: each {path, problem, suggestions}. Paths are dotted."""
     accepted = [tuple(entry.split('.')) for entry in accept]
@@ -295,7 +311,8 @@ def check_values(model, values, accept=()):
         if not model.known(path):
             problems.append({'path': dotted, 'problem': 'unknown', 'suggestions': model.suggestions(path)})
         elif isinstance(model.defaults.get(path), bool) and not isinstance(value, bool):
-            shown = value if isinstance(value, str) and value.lower() in _BOOLEAN_WORDS else type(value).__name__
+            shown = value if isinstance(value, str) and value.lower() in _BOOLEAN_WORDS else (
+                'str' if isinstance(value, str) else type(value).__name__)
             problems.append({'path': dotted, 'problem': 'not_boolean', 'got': shown, 'suggestions': []})
     return problems
 

@@ -18,6 +18,7 @@ description:
   - When the chart declares dependencies, they are built with C(helm dependency build) in a copy in O(cache_dir),
     never taken as vendored. helm runs with a private repository configuration, so the user's helm repositories
     and cache are not touched.
+  - Fixes of upstream bugs (O(fixes)) are applied to such a copy too.
   - Every chart repository URL, and every archive URL in the repositories' indexes, goes through O(repo_rewrites)
     first, so a site without internet access serves them from a mirror. Chart.yaml and Chart.lock are not
     changed, so helm still checks the lock against the dependencies.
@@ -49,6 +50,31 @@ options:
         to C(http://mirror.example.org/nerc-ceh). The longest matching prefix wins.
     type: dict
     default: {}
+  fixes:
+    description:
+      - Fixes of upstream bugs that stop the chart from rendering, applied to a copy in O(cache_dir); the chart's own
+        files are never changed. Each replaces the Python regular expression C(regexp) with C(replace) in C(file)
+        (relative to the chart folder).
+      - A fix that matches nothing fails, since the chart is then not the one the fix was written for.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      file:
+        description:
+          - The file to change, relative to the chart folder.
+        type: str
+        required: true
+      regexp:
+        description:
+          - Python regular expression of the text to replace.
+        type: str
+        required: true
+      replace:
+        description:
+          - The replacement; C(\1) and the like refer to groups of O(fixes[].regexp).
+        type: str
+        required: true
   cache_dir:
     description:
       - Folder for pulled charts and build copies.
@@ -112,6 +138,11 @@ digest:
   returned: always
   type: str
   sample: sha256:5d41402abc4b2a76b9719d911017c592ae8a7e9b6d1c5d7e0f3a2b4c6d8e0f12
+has_schema:
+  description: Whether the chart or one of its subcharts ships a C(values.schema.json).
+  returned: always
+  type: bool
+  sample: false
 dependencies:
   description: The chart's dependencies as built, with the URL their repository was read from.
   returned: always
@@ -138,6 +169,11 @@ def main():
             name=dict(type='str'),
             version=dict(type='str'),
             repo_rewrites=dict(type='dict', default={}),
+            fixes=dict(type='list', elements='dict', default=[], options=dict(
+                file=dict(type='str', required=True),
+                regexp=dict(type='str', required=True),
+                replace=dict(type='str', required=True),
+            )),
             cache_dir=dict(type='path', required=True),
             binary_path=dict(type='path'),
         ),
@@ -162,9 +198,9 @@ def main():
     preparer = ChartPreparer(params['cache_dir'], helm, params['repo_rewrites'], fetch, run)
     try:
         if params['path']:
-            result = preparer.prepare_folder(params['path'])
+            result = preparer.prepare_folder(params['path'], params['fixes'])
         else:
-            result = preparer.pull(params['repo_url'], params['name'], params['version'])
+            result = preparer.pull(params['repo_url'], params['name'], params['version'], params['fixes'])
     except ChartError as error:
         module.fail_json(msg=str(error))
     module.exit_json(**result)

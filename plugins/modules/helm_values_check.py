@@ -37,14 +37,20 @@ options:
     required: true
   values:
     description:
-      - The values the release will get.
+      - The values the release will get, or their shape (filter P(sciplat.k8s.values_shape#filter)), which is all the
+        key check needs and holds no secret.
     type: dict
     required: true
   user_values:
     description:
-      - The part of O(values) the user gave, so that the message tells the user's keys from the role's.
+      - The part of O(values) the user gave (or its shape), so that the message tells the user's keys from the role's.
     type: dict
     default: {}
+  schema_values:
+    description:
+      - The values themselves, for a chart that ships C(values.schema.json) (RV(sciplat.k8s.helm_chart#module:has_schema));
+        hidden from logs. Without them such a schema is not checked, with a warning.
+    type: dict
   accept:
     description:
       - Dotted key paths (and the subtrees below them) to accept anyway, for charts that read values in ways the
@@ -126,8 +132,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             chart_path=dict(type='path', required=True),
-            values=dict(type='dict', required=True, no_log=True),
-            user_values=dict(type='dict', default={}, no_log=True),
+            values=dict(type='dict', required=True),
+            user_values=dict(type='dict', default={}),
+            schema_values=dict(type='dict', no_log=True),
             accept=dict(type='list', elements='str', default=[]),
             release=dict(type='str', default=''),
             user_values_name=dict(type='str', default='values'),
@@ -149,12 +156,15 @@ def main():
         problem['message'] = format_problem(problem)
         problem['from_user'] = problem['path'] in user_paths
     if model.schemas:
-        if HAS_JSONSCHEMA:
+        if not HAS_JSONSCHEMA:
+            module.warn('the chart ships values.schema.json, which is not checked: install the Python jsonschema library')
+        elif params['schema_values'] is None:
+            module.warn('the chart ships values.schema.json, which is not checked: schema_values is not given')
+        else:
             defaults = ChartFiles.from_folder(params['chart_path']).yaml('values.yaml') or {}
             problems.extend({'path': message.split(':', 1)[0], 'problem': 'schema', 'message': message, 'suggestions': [],
-                             'from_user': True} for message in schema_problems(model, coalesce(defaults, params['values'])))
-        else:
-            module.warn('the chart ships values.schema.json, which is not checked: install the Python jsonschema library')
+                             'from_user': True}
+                            for message in schema_problems(model, coalesce(defaults, params['schema_values'])))
     result = dict(changed=False, checked=len(leaves(params['values'])),
                   problems=[dict((k, v) for k, v in p.items() if k != 'got') for p in problems])
     if problems:

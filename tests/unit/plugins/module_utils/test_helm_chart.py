@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import tarfile
 
 import pytest
 import yaml
@@ -75,7 +76,9 @@ class Helm(object):
         self.calls.append({'argv': argv, 'env': env, 'repositories': config['repositories'], 'indexes': indexes})
         if self.rc == 0 and argv[1:3] == ['dependency', 'build']:
             os.makedirs(os.path.join(argv[3], 'charts'))
-            open(os.path.join(argv[3], 'charts', 'catalogue-1.15.0.tgz'), 'w').close()
+            with tarfile.open(os.path.join(argv[3], 'charts', 'catalogue-1.15.0.tgz'), 'w:gz') as archive:
+                chart = os.path.join(argv[3], 'Chart.yaml')
+                archive.add(chart, arcname='catalogue/Chart.yaml')
         return self.rc, '', self.err
 
 
@@ -204,3 +207,28 @@ def test_a_folder_that_is_not_a_chart_is_refused(tmp_path, content, message):
         (tmp_path / 'Chart.yaml').write_text(content)
     with pytest.raises(helm_chart.ChartError, match=message):
         helm_chart.read_chart(str(tmp_path))
+
+
+def test_fixes_are_applied_to_a_copy_and_change_what_identifies_it(tmp_path):
+    folder = write_chart(tmp_path / 'cytomine', templates={'cm.yaml': 'version: {{ .Chart.appVersion }}'})
+    preparer = helm_chart.ChartPreparer(str(tmp_path / 'cache'), '/bin/helm', {}, fetcher({}), Helm())
+    fix = {'file': 'templates/cm.yaml', 'regexp': r'\.Chart\.appVersion\b', 'replace': '.Chart.AppVersion'}
+    fixed = preparer.prepare_folder(folder, [fix])
+    assert fixed['changed'] is True and fixed['path'] != folder
+    assert open(os.path.join(fixed['path'], 'templates', 'cm.yaml')).read() == 'version: {{ .Chart.AppVersion }}'
+    assert open(os.path.join(folder, 'templates', 'cm.yaml')).read() == 'version: {{ .Chart.appVersion }}'
+    assert preparer.prepare_folder(folder, [fix]) == dict(fixed, changed=False)
+    other = preparer.prepare_folder(folder, [dict(fix, replace='.Chart.Version')])
+    assert other['path'] != fixed['path']
+
+
+@pytest.mark.parametrize('fix, message', [
+    ({'file': 'templates/cm.yaml', 'regexp': 'appVersion', 'replace': 'x'}, 'matches nothing'),
+    ({'file': 'templates/gone.yaml', 'regexp': 'a', 'replace': 'b'}, 'finds no such file'),
+])
+def test_a_fix_that_finds_nothing_fails(tmp_path, fix, message):
+    folder = write_chart(tmp_path / 'cytomine')
+    preparer = helm_chart.ChartPreparer(str(tmp_path / 'cache'), '/bin/helm', {}, fetcher({}), Helm())
+    with pytest.raises(helm_chart.ChartError, match=message):
+        preparer.prepare_folder(folder, [fix])
+    assert os.listdir(str(tmp_path / 'cache' / 'built')) == []

@@ -144,3 +144,18 @@ def test_the_schema_is_checked_against_the_values_merged_over_the_defaults():
 
 def test_coalesce_removes_defaults_set_to_null():
     assert vc.coalesce({'a': {'b': 1, 'c': 2}, 'd': 3}, {'a': {'c': None}, 'e': 4}) == {'a': {'b': 1}, 'd': 3, 'e': 4}
+
+
+def test_the_shape_keeps_paths_and_types_and_no_value():
+    shaped = vc.shape({'smpc': {'enabled': 'false', 'image': 'gpikra/coordinator:v7'}, 'localnodes': 2, 'on': True,
+                       'ports': [80], 'password': 's3cr3t', 'empty': None})
+    assert shaped == {'smpc': {'enabled': 'false', 'image': ''}, 'localnodes': 0, 'on': True, 'ports': [],
+                      'password': '', 'empty': None}
+    model = vc.ChartModel(chart_files())
+    assert vc.check_values(model, vc.shape({'smpc': {'enabled': 'false'}})) == vc.check_values(
+        model, {'smpc': {'enabled': 'false'}})
+
+
+def test_a_case_slip_suggests_only_the_real_key():
+    (problem,) = vc.check_values(vc.ChartModel(chart_files()), {'platform-ui': {'ingress': {'classname': 'x'}}})
+    assert problem['suggestions'] == ['platform-ui.ingress.className']
