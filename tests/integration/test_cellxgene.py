@@ -1,11 +1,29 @@
-"""Role cellxgene through playbooks/cellxgene.yml against the real test cluster.
+"""Role cellxgene through playbooks/cellxgene.yml against the real test cluster, with the REAL upstream operator.
 
 Real parts: kube-apiserver 1.36 (CRD schema validation, RBAC authorisation of impersonated and token-bearing
-ServiceAccounts, the token controller), kwok nodes (Pods become Running without containers), ansible-playbook
-and the sciplat.k8s modules. Stand-ins, labelled as such: the ingress controller is one kwok pod with
-microk8s' label in a namespace of this module (no nginx runs, so the metrics are never scraped here); the
-operator, oauth2-proxy and instance images are names only (no container runs, so the operator never acts on
-the instances: the tests check what the API server stores and allows).
+ServiceAccounts, the token controller, TokenRequest), kube-controller-manager (its garbage collector removes an
+instance's children through their ownerReferences), kwok nodes (Pods become Running without containers),
+ansible-playbook and the sciplat.k8s modules, and seed 004's own operator: the kopf script
+operator/operator_single-user-instances.py of bag-cnag/cxg_on_k8 at the commit the role's README names, checked
+out through the offline mirror (tests/upstream/mirror.py), run as a process with kopf from PyPI. It is started
+with the command and environment of the Deployment the role made, watching the namespaces the role configured,
+and authenticated by a TokenRequest token of the ServiceAccount the role made and the cluster CA, nothing else:
+whatever it needs and the role's RBAC does not grant shows up as a 403 in its log, which fails the tests.
+
+Stand-ins, labelled as such: the ingress controller is one kwok pod with microk8s' label in a namespace of this
+module (no nginx runs, so no metrics are ever served here); the operator, oauth2-proxy and instance images are
+names only (no container runs: the operator runs as a process on the controller instead of in its Deployment).
+
+What the operator cannot do from outside the cluster: its connection monitor (sui_monitor_connection_async)
+reads http://metrics.ingress-nginx.svc.cluster.local/metrics when `nslookup kubernetes.default.svc.cluster.local`
+does not print NXDOMAIN, else http://localhost:10254/metrics; the URL is hard-coded, with no override. Outside a
+cluster all three ways fail: no `nslookup` on the machine (FileNotFoundError, which kopf retries after its
+backoff), a resolver that cannot answer (the cluster host name does not resolve), or NXDOMAIN (nothing listens
+on localhost:10254 unless a developer port-forwards the controller's metrics there). Upstream's script tolerates
+that: the monitor fails (a PermanentError or the exception, logged and posted as an event) and deletes nothing,
+and the lifespan timer is a separate handler that keeps working. So these tests exercise the lifespan deletion,
+and check that the monitor ran and failed, not that it deleted anything; the unvisited timeout is set far
+beyond the module's run time so that the tests would not depend on the monitor if it did reach a metrics server.
 """
 
 from __future__ import annotations
@@ -13,8 +31,12 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -24,7 +46,16 @@ from k8s_support import apply, can_i, decoded, get, kubectl, server_dry_run
 from playbooks import run_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "upstream"))
+import mirror  # noqa: E402  pylint: disable=wrong-import-position
+
 PLAYBOOK = REPO / "playbooks" / "cellxgene.yml"
+EXAMPLE_USERS = yaml.safe_load((REPO / "inventories" / "omics_lab" / "group_vars" / "all" / "cellxgene.yml")
+                               .read_text())["cellxgene_users"]
+# The operator as seed 004 runs it; the role's README names the same commit (checked below).
+UPSTREAM_REPO = "https://github.com/bag-cnag/cxg_on_k8.git"
+UPSTREAM_COMMIT = "95e76557b25608df86265cbcadaf35a4e76d1cf6"
+UPSTREAM_SCRIPT = "operator/operator_single-user-instances.py"
 NS = "cxgit"
 NS_TESTING = "cxgit-testing"
 NS_AUTH = "cxgit-auth"
@@ -32,21 +63,49 @@ NS_METRICS = "cxgit-metrics"
 NS_INGRESS = "cxgit-ingress"
 NODE = "cxgit-node"
 INGRESS_CLASS = "cxgit"
-OPERATOR = f"system:serviceaccount:{NS}:sui-operator"
+OPERATOR_SA = "sui-operator"
+OPERATOR = f"system:serviceaccount:{NS}:{OPERATOR_SA}"
 PORTAL = f"system:serviceaccount:{NS}:omicsdm"
 S3_SECRET_KEY = "cxgit-S3-secret-0123456789abcdef"
 S3_ACCESS_KEY = "CXGITACCESSKEY42"
 CRD = "singleuserinstances.cnag.eu"
-FACTS = yaml.safe_load((REPO / "tests" / "fixtures" / "charts" / "cellxgene.yml").read_text())
+# K8_SUI_OP_TICK: the operator's timers wait this long before their first run, between runs, and after the last
+# change of an instance (idle), so an instance is deleted between lifespan + 1 tick and lifespan + 2 ticks or so.
+TICK = 2
+# Far beyond this module's run time: see the module docstring (the monitor cannot read metrics here).
+UNVISITED_TIMEOUT = 86000
+SHORT_LIFESPAN = 4
+OWNER_KEYS = ("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion")
+# What a refused request looks like in kopf's and the kubernetes client's log lines.
+FORBIDDEN = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
+
+
+def wait_for(what, probe, timeout=60, interval=0.5):
+    """probe()'s first true value; fails naming `what` when there is none within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
 
 
 def remove_test_objects(cluster):
+    strip_finalizers(cluster)
     kubectl(cluster, "delete", "namespace", NS, NS_TESTING, NS_AUTH, NS_METRICS, NS_INGRESS, "cxgit-refused",
             "--ignore-not-found", "--timeout=180s", check=False)
     kubectl(cluster, "delete", "crd", CRD, "--ignore-not-found", check=False)
-    kubectl(cluster, "delete", "clusterrole,clusterrolebinding", f"sui-operator-{NS}", "--ignore-not-found", check=False)
+    kubectl(cluster, "delete", "clusterrole,clusterrolebinding", f"{OPERATOR_SA}-{NS}", "--ignore-not-found", check=False)
     kubectl(cluster, "delete", "ingressclass", INGRESS_CLASS, "--ignore-not-found", check=False)
     kubectl(cluster, "delete", "node", NODE, "--ignore-not-found", check=False)
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    """The cxg_on_k8 checkout at the pinned commit (through the offline mirror when SCIPLAT_UPSTREAM is set)."""
+    return mirror.pinned_chart(UPSTREAM_REPO, UPSTREAM_COMMIT, "")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +142,8 @@ def inventory(workdir: Path, users, **overrides) -> Path:
         "cellxgene_ingress_controller_namespace": NS_INGRESS,
         "cellxgene_ingress_class": INGRESS_CLASS,
         "cellxgene_operator_image": "registry.example.org/cxg_on_k8/sui_operator:v1",
-        "cellxgene_operator_tick": 30,
+        "cellxgene_operator_tick": TICK,
+        "cellxgene_operator_unvisited_timeout": UNVISITED_TIMEOUT,
         "cellxgene_keycloak_url": "https://keycloak.example.org/",
         "cellxgene_keycloak_realm": "omics",
         "cellxgene_host": "cellxgene.example.org",
@@ -104,7 +164,146 @@ def run(cluster, workdir, hosts, *args, expect_rc=0):
                         expect_rc=expect_rc)
 
 
-USERS = [{"name": "alice"}, {"name": "bob", "lifespan": 600, "dataset": "pbmc3k.h5ad"}, {"name": "carol", "state": "absent"}]
+def instance_names(users, state="present"):
+    return sorted(f"cellxgene-{u['name']}" for u in users if u.get("state", "present") == state)
+
+
+class OperatorProcess:
+    """The upstream operator script run by kopf as a process group, as the role's Deployment would run it."""
+
+    def __init__(self, command, env, workdir: Path):
+        self.command = command
+        self.kubeconfig = Path(env["KUBECONFIG"])
+        self.log_path = workdir / "operator.log"
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+                command, env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def tail(self, lines=300) -> str:
+        return "\n".join(self.log().splitlines()[-lines:])
+
+    def wait_for_log(self, text, timeout=60):
+        try:
+            wait_for(f"{text!r} in the operator's log", lambda: self.process.poll() is not None or text in self.log(),
+                     timeout)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.tail()}") from None
+        if text not in self.log():
+            raise AssertionError(f"the operator exited ({self.process.returncode}):\n{self.tail()}")
+
+    def refusals(self) -> list[str]:
+        """Log lines telling of a request the API server refused, or of kopf working around missing rights."""
+        return [line for line in self.log().splitlines()
+                if FORBIDDEN.search(line) or "Not enough permissions" in line]
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+class OperatorLogOnFailure:
+    """pytest plugin, registered while the operator runs: a failed test of this module shows the operator's log."""
+
+    def __init__(self, operator: OperatorProcess):
+        self.operator = operator
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item, call):  # pylint: disable=unused-argument
+        report = yield
+        if report.failed and getattr(getattr(item, "module", None), "__name__", None) == __name__:
+            report.sections.append(("upstream operator log (last 300 lines)", self.operator.tail()))
+        return report
+
+
+def operator_kubeconfig(cluster, workdir: Path) -> Path:
+    """A kubeconfig holding only a TokenRequest token of the role's ServiceAccount and the cluster's CA."""
+    token = kubectl(cluster, "create", "token", OPERATOR_SA, "-n", NS, "--duration=2h").stdout.strip()
+    path = workdir / "operator.kubeconfig"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
+        "clusters": [{"name": "test", "cluster": {"server": cluster.server, "certificate-authority": str(cluster.ca_cert)}}],
+        "users": [{"name": OPERATOR_SA, "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "test", "user": OPERATOR_SA, "namespace": NS}}]}))
+    path.chmod(0o600)
+    return path
+
+
+def operator_command(cluster, script: Path):
+    """The command and environment of the role's operator Deployment, with the checkout's script and venv's kopf."""
+    deployment = get(cluster, "deployment", OPERATOR_SA, "-n", NS)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    command = list(container["command"])
+    assert command[:2] == ["kopf", "run"] and "/src/operator_single-user-instances.py" in command, command
+    command[0] = str(Path(sys.executable).with_name("kopf"))
+    command[command.index("/src/operator_single-user-instances.py")] = str(script)
+    return command, {e["name"]: e["value"] for e in container["env"]}
+
+
+def strip_finalizers(cluster):
+    """Lets namespaces go when the operator no longer runs (kopf's finalizers would hold the instances)."""
+    found = get(cluster, "singleuserinstances", "-A")
+    for item in (found or {}).get("items", []):
+        if item["metadata"].get("finalizers"):
+            kubectl(cluster, "patch", "singleuserinstance", item["metadata"]["name"], "-n", item["metadata"]["namespace"],
+                    "--type=merge", "-p", '{"metadata":{"finalizers":null}}', check=False)
+
+
+@pytest.fixture(scope="module")
+def deployed(cluster, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("deploy")
+    first = run(cluster, workdir, inventory(workdir, EXAMPLE_USERS), "-vvv", "--diff")
+    oauth2 = get(cluster, "secret", "oauth2-proxy", "-n", NS_AUTH)
+    instances = {i["metadata"]["name"]: i for i in get(cluster, "singleuserinstances", "-n", NS)["items"]}
+    return {"first": first, "secrets": decoded(oauth2), "instances": instances, "workdir": workdir}
+
+
+@pytest.fixture(scope="module")
+def operator(cluster, deployed, upstream, tmp_path_factory, request):
+    """Seed 004's operator, running with the role's ServiceAccount token, command and environment."""
+    workdir = tmp_path_factory.mktemp("operator")
+    home = workdir / "home"
+    home.mkdir()
+    command, role_env = operator_command(cluster, upstream / UPSTREAM_SCRIPT)
+    # Nothing of the test's environment reaches it (no admin kubeconfig, no KUBERNETES_SERVICE_HOST): only the
+    # role's variables, the token kubeconfig, and PATH for the `nslookup` the script runs.
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
+           "KUBECONFIG": str(operator_kubeconfig(cluster, workdir)), **role_env}
+    process = OperatorProcess(command, env, workdir)
+    plugin = OperatorLogOnFailure(process)
+    request.config.pluginmanager.register(plugin, "cellxgene-operator-log")
+    try:
+        process.wait_for_log(f"Starting the watch-stream for singleuserinstances.v1.cnag.eu in '{NS}'")
+        yield process
+        # Instances go while the operator still runs, so that its delete handler lets them go.
+        kubectl(cluster, "delete", "singleuserinstances", "--all", "-n", NS, "--timeout=60s", check=False)
+    finally:
+        process.stop()
+        request.config.pluginmanager.unregister(plugin)
+        strip_finalizers(cluster)
+
+
+def children(cluster, name, namespace=NS):
+    """The Deployment, Service and Ingress named after an instance, or None for each that is not there."""
+    return {kind: get(cluster, kind, name, "-n", namespace) for kind in ("deployment", "service", "ingress")}
+
+
+def wait_for_children(cluster, name, operator, timeout=60):
+    def complete():
+        found = children(cluster, name)
+        return found if all(found.values()) else None
+    try:
+        return wait_for(f"the operator's children of {name}", complete, timeout)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{operator.tail()}") from None
 
 
 @pytest.mark.parametrize("case, users, overrides, message", [
@@ -135,57 +334,83 @@ def test_refused_before_any_change(cluster, tmp_path, case, users, overrides, me
 
 
 def snapshot(cluster):
-    """What must not change on a rerun (resourceVersions, or specs where controllers write status), and the secrets."""
+    """resourceVersions of what must not change on a rerun (specs where controllers write status), and the secrets.
+
+    The instances are taken after the operator handled them, with its finalizer and annotations: a rerun must not
+    count what the operator wrote as a change, nor write itself."""
     oauth2 = get(cluster, "secret", "oauth2-proxy", "-n", NS_AUTH)
     versions = {"oauth2-proxy": oauth2["metadata"]["resourceVersion"]}
     for namespace in (NS, NS_TESTING):
         versions[f"aws/{namespace}"] = get(cluster, "secret", "aws-cred-secret", "-n", namespace)["metadata"]["resourceVersion"]
     for item in get(cluster, "singleuserinstances", "-n", NS)["items"]:
-        versions[f"sui/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        name = item["metadata"]["name"]
+        versions[f"sui/{name}"] = item["metadata"]["resourceVersion"]
+        for kind, child in children(cluster, name).items():
+            versions[f"{kind}/{name}"] = child and (child["metadata"]["uid"], child["metadata"].get("generation"), child["spec"])
     # Controllers keep writing the status of these: their spec and generation show whether the role wrote.
-    for kind, namespace, name in (("deployment", NS, "sui-operator"), ("deployment", NS_AUTH, "oauth2-proxy"),
+    for kind, namespace, name in (("deployment", NS, OPERATOR_SA), ("deployment", NS_AUTH, "oauth2-proxy"),
                                   ("crd", None, CRD), ("service", NS_METRICS, "metrics")):
         found = get(cluster, kind, name, *(["-n", namespace] if namespace else []))
         versions[f"{kind}/{name}"] = (found["metadata"].get("generation"), found["metadata"].get("labels"), found["spec"])
     return versions, decoded(oauth2)
 
 
-@pytest.fixture(scope="module")
-def deployed(cluster, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("deploy")
-    first = run(cluster, workdir, inventory(workdir, USERS), "-vvv", "--diff")
-    versions, secrets = snapshot(cluster)
-    return {"first": first, "versions": versions, "secrets": secrets, "workdir": workdir}
+def test_readme_names_the_operator_commit():
+    assert UPSTREAM_COMMIT in (REPO / "roles" / "cellxgene" / "README.md").read_text()
 
 
-def test_install(cluster, deployed):
+def test_install_matches_the_upstream_operator(cluster, deployed, upstream):
     assert deployed["first"].changed > 0
     crd = get(cluster, "crd", CRD)
     assert {c["type"]: c["status"] for c in crd["status"]["conditions"]}["Established"] == "True"
-    # Names and required fields as the operator and the portal know them (tests/fixtures/charts/cellxgene.yml).
-    facts = FACTS["crd"]
-    names = crd["spec"]["names"]
-    assert (crd["spec"]["group"], crd["spec"]["scope"], names["kind"], names["plural"], names["singular"], names["shortNames"]) == (
-        facts["group"], facts["scope"], facts["kind"], facts["plural"], facts["singular"], facts["shortNames"])
-    version = crd["spec"]["versions"][0]
-    assert version["name"] == facts["version"] and version["served"] and version["storage"]
-    assert version["schema"]["openAPIV3Schema"]["properties"]["spec"]["required"] == facts["spec_required"]
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Lifespan", "Age"]
+    # Names, version, required fields and columns as upstream's own CRD, which the operator and portal use.
+    theirs = next(d for d in yaml.safe_load_all((upstream / "manifests" / "crd_single-user-instance.yaml").read_text()) if d)
+    assert crd["metadata"]["name"] == theirs["metadata"]["name"]
+    for key in ("group", "scope"):
+        assert crd["spec"][key] == theirs["spec"][key], key
+    for key in ("kind", "plural", "singular", "shortNames"):
+        assert crd["spec"]["names"][key] == theirs["spec"]["names"][key], key
+    (ours_version,), (their_version,) = crd["spec"]["versions"], theirs["spec"]["versions"]
+    for key in ("name", "served", "storage"):
+        assert ours_version[key] == their_version[key], key
+    def spec_of(version):
+        return version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec_of(ours_version)["required"] == spec_of(their_version)["required"]
+    assert spec_of(ours_version)["properties"]["lifespan"]["type"] == spec_of(their_version)["properties"]["lifespan"]["type"]
+    assert [(c["name"], c["jsonPath"]) for c in ours_version["additionalPrinterColumns"]] == [
+        (c["name"], c["jsonPath"]) for c in their_version["additionalPrinterColumns"]]
 
-    operator = get(cluster, "deployment", "sui-operator", "-n", NS)
+    # The image's entrypoint (docker/Dockerfile_operator) with the watched namespaces in place of "-n cellxgene".
+    dockerfile = (upstream / "docker" / "Dockerfile_operator").read_text()
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT\s+(\[.*\])\s*$", dockerfile, re.MULTILINE).group(1))
+    assert re.search(r"^COPY \./operator /src$", dockerfile, re.MULTILINE)
+    script = next(part for part in entrypoint if part.endswith(".py"))
+    assert script == "/src/" + Path(UPSTREAM_SCRIPT).name
+    operator = get(cluster, "deployment", OPERATOR_SA, "-n", NS)
     container = operator["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "registry.example.org/cxg_on_k8/sui_operator:v1"
-    assert container["command"] == ["kopf", "run", f"--namespace={NS}", "/src/operator_single-user-instances.py", "--verbose"]
-    assert {e["name"]: e["value"] for e in container["env"]} == {"K8_SUI_OP_TICK": "30", "K8_SUI_OP_TO_UNVIS": "300"}
-    assert operator["spec"]["template"]["spec"]["serviceAccountName"] == "sui-operator"
+    assert container["command"] == ["kopf", "run", f"--namespace={NS}", script, "--verbose"]
+    assert entrypoint[:2] == ["kopf", "run"] and "--verbose" in entrypoint and entrypoint[entrypoint.index("-n") + 1] == "cellxgene"
+    # Exactly the environment variables the script reads.
+    read = set(re.findall(r"env\.get\('([A-Z0-9_]+)'", (upstream / UPSTREAM_SCRIPT).read_text()))
+    assert {e["name"]: e["value"] for e in container["env"]} == {
+        "K8_SUI_OP_TICK": str(TICK), "K8_SUI_OP_TO_UNVIS": str(UNVISITED_TIMEOUT)}
+    assert read == {e["name"] for e in container["env"]}
+    assert operator["spec"]["template"]["spec"]["serviceAccountName"] == OPERATOR_SA
+    # The user upstream's Deployment runs it as (the image has no USER).
+    theirs = yaml.safe_load((upstream / "manifests" / "deployment_sui_operator.yaml").read_text())
+    context = operator["spec"]["template"]["spec"]["securityContext"]
+    for key in ("runAsUser", "runAsGroup"):
+        assert context[key] == theirs["spec"]["template"]["spec"]["securityContext"][key], key
 
-    # The S3 credentials, as given, in both instance namespaces, under the keys the instances read.
-    assert [s["keys"] for s in FACTS["secrets"] if s["name"] == "aws-cred-secret"] == [
-        ["AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]]
+    # The S3 credentials, as given, in both instance namespaces, under upstream's keys (manifests/secret_aws-cred.yaml).
+    upstream_keys = {key for doc in yaml.safe_load_all((upstream / "manifests" / "secret_aws-cred.yaml").read_text())
+                     if doc for key in doc["data"]}
     for namespace in (NS, NS_TESTING):
-        assert decoded(get(cluster, "secret", "aws-cred-secret", "-n", namespace)) == {
-            "AWS_ENDPOINT_URL": "https://s3.example.org", "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
+        found = decoded(get(cluster, "secret", "aws-cred-secret", "-n", namespace))
+        assert found == {"AWS_ENDPOINT_URL": "https://s3.example.org", "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY,
+                         "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
+        assert set(found) == upstream_keys
 
 
 def test_secrets_never_reach_the_output(deployed):
@@ -226,6 +451,8 @@ def test_metrics_reach_the_ingress_controller(cluster, deployed):
     assert addresses == [pod_ip] and ports == [10254]
 
 
+# Checked by the API server's authoriser for the role's accounts; the operator's own run (below) shows the
+# allowed part is enough, these show what stays denied.
 @pytest.mark.parametrize("who, verb, resource, namespace, allowed", [
     (OPERATOR, "create", "deployments.apps", NS, True),
     (OPERATOR, "create", "services", NS, True),
@@ -234,6 +461,8 @@ def test_metrics_reach_the_ingress_controller(cluster, deployed):
     (OPERATOR, "patch", "singleuserinstances.cnag.eu", NS, True),
     (OPERATOR, "delete", "singleuserinstances.cnag.eu", NS, True),
     (OPERATOR, "watch", "singleuserinstances.cnag.eu", NS, True),
+    # Running the operator showed it never GETs a single instance (list and watch only).
+    (OPERATOR, "get", "singleuserinstances.cnag.eu", NS, False),
     (OPERATOR, "list", "namespaces", None, True),
     (OPERATOR, "watch", "customresourcedefinitions.apiextensions.k8s.io", None, True),
     (OPERATOR, "delete", "deployments.apps", NS, False),
@@ -243,6 +472,7 @@ def test_metrics_reach_the_ingress_controller(cluster, deployed):
     (OPERATOR, "create", "deployments.apps", NS_TESTING, False),
     (OPERATOR, "create", "deployments.apps", "default", False),
     (OPERATOR, "delete", "namespaces", None, False),
+    (OPERATOR, "get", "namespaces", None, False),
     (OPERATOR, "create", "customresourcedefinitions.apiextensions.k8s.io", None, False),
     (PORTAL, "create", "singleuserinstances.cnag.eu", NS, True),
     (PORTAL, "delete", "singleuserinstances.cnag.eu", NS_TESTING, True),
@@ -263,7 +493,7 @@ def portal_kubectl(cluster, token, *args, stdin=None):
                           env=dict(os.environ, **cluster.env), input=stdin, capture_output=True, text=True, check=False)
 
 
-def test_portal_token_creates_instances_only(cluster, deployed):
+def test_portal_token_creates_instances_only(cluster, deployed, operator):
     token = decoded(get(cluster, "secret", "omicsdm-token", "-n", NS))["token"]
     review = json.loads(portal_kubectl(cluster, token, "auth", "whoami", "-o", "json").stdout)
     assert review["status"]["userInfo"]["username"] == PORTAL
@@ -271,26 +501,13 @@ def test_portal_token_creates_instances_only(cluster, deployed):
     instance["metadata"] = {"name": "cellxgene-portal", "namespace": NS_TESTING}
     created = portal_kubectl(cluster, token, "create", "-f", "-", stdin=json.dumps(instance))
     assert created.returncode == 0, created.stderr
+    # The operator does not watch that namespace (nor may it create there): the instance stays a record.
+    time.sleep(3 * TICK)
+    assert children(cluster, "cellxgene-alice", NS_TESTING) == {"deployment": None, "service": None, "ingress": None}
     denied = portal_kubectl(cluster, token, "create", "deployment", "x", "--image=x", "-n", NS_TESTING)
     assert denied.returncode != 0 and "forbidden" in denied.stderr
     removed = portal_kubectl(cluster, token, "delete", "singleuserinstance", "cellxgene-portal", "-n", NS_TESTING)
     assert removed.returncode == 0, removed.stderr
-
-
-def test_instances_from_the_inventory(cluster, deployed):
-    names = sorted(i["metadata"]["name"] for i in get(cluster, "singleuserinstances", "-n", NS)["items"])
-    assert names == ["cellxgene-alice", "cellxgene-bob"]
-    bob = get(cluster, "sui", "cellxgene-bob", "-n", NS)["spec"]
-    assert bob["lifespan"] == 600
-    pod = bob["deployment"]["spec"]["template"]["spec"]
-    assert pod["initContainers"][0]["command"] == ["aws", "s3", "sync", "s3://omics-data/cxg_on_k8/bob/", "/data/"]
-    assert "/data/pbmc3k.h5ad" in pod["containers"][0]["args"]
-    assert bob["service"]["spec"]["selector"] == {"instance": "cellxgene-bob"}
-    ingress = bob["ingress"]
-    assert ingress["spec"]["ingressClassName"] == INGRESS_CLASS
-    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] == (
-        f"http://oauth2-proxy.{NS_AUTH}.svc.cluster.local:8091/oauth2/auth")
-    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/cellxgene-bob(/|$)(.*)"
 
 
 def sui(name, **spec_changes):
@@ -339,23 +556,151 @@ def test_crd_accepts_a_valid_instance(cluster, deployed):
     assert done.returncode == 0, done.stderr
 
 
-def test_rerun_changes_nothing(cluster, deployed):
-    again = run(cluster, deployed["workdir"], inventory(deployed["workdir"], USERS))
+def test_operator_authenticates_as_the_role_account(cluster, operator):
+    config = yaml.safe_load(operator.kubeconfig.read_text())
+    (user,) = config["users"]
+    assert set(user["user"]) == {"token"}, "the operator's kubeconfig holds the token only"
+    assert set(config["clusters"][0]["cluster"]) == {"server", "certificate-authority"}
+    review = json.loads(kubectl(cluster, "--kubeconfig", str(operator.kubeconfig),
+                                "auth", "whoami", "-o", "json").stdout)
+    assert review["status"]["userInfo"]["username"] == OPERATOR
+    # kopf logged in through the kubernetes client with that kubeconfig (the client the script's calls use).
+    assert "Client is configured via kubeconfig file." in operator.log()
+
+
+def test_operator_makes_each_instance(cluster, deployed, operator):
+    present = instance_names(EXAMPLE_USERS)
+    assert len(present) >= 2 and sorted(deployed["instances"]) == present
+    for name in present:
+        made = wait_for_children(cluster, name, operator)
+        sui = get(cluster, "singleuserinstance", name, "-n", NS)
+        owner = {"apiVersion": "cnag.eu/v1", "kind": "SingleUserInstance", "name": name, "uid": sui["metadata"]["uid"],
+                 "controller": True, "blockOwnerDeletion": True}
+        # kopf holds every instance with its finalizer (the script has timers), so deleting one needs the operator.
+        assert sui["metadata"]["finalizers"] == ["kopf.zalando.org/KopfFinalizerMarker"]
+        for kind, child in made.items():
+            # kopf.adopt: owned by the instance (so the garbage collector removes it), the instance's labels added.
+            assert [{k: ref.get(k) for k in OWNER_KEYS} for ref in child["metadata"]["ownerReferences"]] == [owner], kind
+            embedded = sui["spec"][kind]
+            assert child["metadata"]["labels"] == {**sui["metadata"]["labels"], **embedded["metadata"]["labels"]}, kind
+            assert child["metadata"].get("annotations", {}).items() >= embedded["metadata"].get("annotations", {}).items(), kind
+        # What the role put in the instance is what the operator created, field by field.
+        pod = made["deployment"]["spec"]["template"]["spec"]
+        wanted = sui["spec"]["deployment"]["spec"]["template"]["spec"]
+        assert [(c["name"], c["image"], c["args"]) for c in pod["containers"]] == [
+            (c["name"], c["image"], c["args"]) for c in wanted["containers"]]
+        assert [(c["name"], c["command"]) for c in pod["initContainers"]] == [
+            (c["name"], c["command"]) for c in wanted["initContainers"]]
+        assert made["deployment"]["spec"]["selector"] == sui["spec"]["deployment"]["spec"]["selector"]
+        assert made["service"]["spec"]["selector"] == {"instance": name}
+        assert [(p["port"], p["targetPort"]) for p in made["service"]["spec"]["ports"]] == [(38005, 5005)]
+        assert made["ingress"]["spec"]["ingressClassName"] == INGRESS_CLASS
+        assert made["ingress"]["spec"]["rules"] == sui["spec"]["ingress"]["spec"]["rules"]
+        assert made["ingress"]["metadata"]["annotations"]["nginx.ingress.kubernetes.io/auth-url"] == (
+            f"http://oauth2-proxy.{NS_AUTH}.svc.cluster.local:8091/oauth2/auth")
+    for name in instance_names(EXAMPLE_USERS, "absent"):
+        assert get(cluster, "singleuserinstance", name, "-n", NS) is None
+        assert children(cluster, name) == {"deployment": None, "service": None, "ingress": None}
+    # One creation each: the handler ran once per instance (kopf's log names the object it handled).
+    deployed_lines = re.findall(rf"^\[[^]]+\] kopf\.objects +\[INFO +\] \[{NS}/([a-z0-9-]+)\] SingleUserInstance "
+                                r"successfully deployed\.$", operator.log(), re.MULTILINE)
+    assert sorted(deployed_lines) == present
+
+
+def test_the_example_instances(cluster, deployed, operator):
+    """inventories/omics_lab's users as the role wrote them (and the operator then created them)."""
+    by_user = {u["name"]: u for u in EXAMPLE_USERS}
+    for name, user in by_user.items():
+        if user.get("state", "present") != "present":
+            continue
+        spec = get(cluster, "sui", f"cellxgene-{name}", "-n", NS)["spec"]
+        assert spec["lifespan"] == user.get("lifespan", 3600)
+        pod = spec["deployment"]["spec"]["template"]["spec"]
+        assert pod["initContainers"][0]["command"] == ["aws", "s3", "sync", f"s3://omics-data/cxg_on_k8/{name}/", "/data/"]
+        dataset = user.get("dataset", "dataset.h5ad")
+        assert (dataset if dataset.startswith("https://") else f"/data/{dataset}") in pod["containers"][0]["args"]
+        assert spec["ingress"]["spec"]["rules"][0]["http"]["paths"][0]["path"] == f"/cellxgene-{name}(/|$)(.*)"
+
+
+@pytest.fixture(scope="module")
+def converged(cluster, deployed, operator):
+    """The cluster once the operator has handled every instance: what a rerun must leave as it is."""
+    for name in instance_names(EXAMPLE_USERS):
+        wait_for_children(cluster, name, operator)
+    # The operator's own writes (finalizer, progress annotations) are done before the first timer run.
+    time.sleep(2 * TICK)
+    return snapshot(cluster)
+
+
+def test_rerun_changes_nothing(cluster, deployed, converged):
+    again = run(cluster, deployed["workdir"], inventory(deployed["workdir"], EXAMPLE_USERS))
     assert again.changed == 0, again.output[-4000:]
-    assert snapshot(cluster) == (deployed["versions"], deployed["secrets"])
+    assert snapshot(cluster) == converged
 
 
-def test_users_added_and_removed(cluster, deployed, tmp_path):
-    users = [{"name": "alice"}, {"name": "bob", "state": "absent"}, {"name": "dave", "lifespan": 1200}]
+def test_check_mode_reports_no_change(cluster, deployed, converged):
+    checked = run(cluster, deployed["workdir"], inventory(deployed["workdir"], EXAMPLE_USERS), "--check", "--diff")
+    assert checked.changed == 0, checked.output[-4000:]
+    assert snapshot(cluster) == converged
+
+
+def test_operator_deletes_an_instance_past_its_lifespan(cluster, deployed, operator, converged, tmp_path):
+    users = [*EXAMPLE_USERS, {"name": "erin", "lifespan": SHORT_LIFESPAN}]
+    result = run(cluster, tmp_path, inventory(tmp_path, users), "--tags", "cellxgene_instances")
+    assert result.changed == 1, result.output[-4000:]
+    made = wait_for_children(cluster, "cellxgene-erin", operator, timeout=SHORT_LIFESPAN)
+    assert all(child["metadata"]["ownerReferences"][0]["name"] == "cellxgene-erin" for child in made.values())
+    created = made["deployment"]["metadata"]["ownerReferences"][0]["uid"]
+    born = get(cluster, "sui", "cellxgene-erin", "-n", NS)
+    assert born["metadata"]["uid"] == created
+    gone = wait_for("the operator to delete cellxgene-erin",
+                    lambda: get(cluster, "sui", "cellxgene-erin", "-n", NS) is None and time.time(),
+                    timeout=SHORT_LIFESPAN + 6 * TICK + 30, interval=0.2)
+    birth = datetime.fromisoformat(born["metadata"]["creationTimestamp"].replace("Z", "+00:00")).timestamp()
+    assert gone - birth >= SHORT_LIFESPAN, "deleted before its lifespan"
+    assert ("SingleUserInstance 'cellxgene-erin' marked for deletion with motive: lifespan time exceeded."
+            in operator.log())
+    assert "Deletion handler called for SingleUserInstance cellxgene-erin" in operator.log()
+    # The garbage collector removes the children through the operator's ownerReferences.
+    wait_for("the children of cellxgene-erin to go",
+             lambda: children(cluster, "cellxgene-erin") == {"deployment": None, "service": None, "ingress": None},
+             timeout=60)
+    # The other instances live on: their lifespans are long, and the connection monitor deletes nothing here.
+    assert sorted(i["metadata"]["name"] for i in get(cluster, "sui", "-n", NS)["items"]) == instance_names(EXAMPLE_USERS)
+    assert "motive: instance requested but not visited" not in operator.log()
+
+
+def test_users_added_and_removed(cluster, deployed, operator, converged, tmp_path):
+    removed = instance_names(EXAMPLE_USERS)[1]
+    users = [dict(u, state="absent") if f"cellxgene-{u['name']}" == removed else u for u in EXAMPLE_USERS]
+    users.append({"name": "frank", "lifespan": 1200})
+    kept = [name for name in instance_names(EXAMPLE_USERS) if name != removed]
+    before = {name: get(cluster, "sui", name, "-n", NS)["metadata"]["resourceVersion"] for name in kept}
     # Only the instances, as after a change in the portal's user list.
     result = run(cluster, tmp_path, inventory(tmp_path, users), "--tags", "cellxgene_instances")
     assert "Apply the operator's" not in result.output
     # One task changed, for two of its items.
     assert result.changed == 1, result.output[-4000:]
     changed_items = [line for line in result.output.splitlines() if line.startswith("changed:") and "(item=" in line]
-    assert [line.split("(item=")[1] for line in changed_items] == [f"{NS}/cellxgene-bob absent)", f"{NS}/cellxgene-dave present)"]
-    names = sorted(i["metadata"]["name"] for i in get(cluster, "singleuserinstances", "-n", NS)["items"])
-    assert names == ["cellxgene-alice", "cellxgene-dave"]
-    assert get(cluster, "sui", "cellxgene-alice", "-n", NS)["metadata"]["resourceVersion"] == \
-        deployed["versions"]["sui/cellxgene-alice"]
+    assert [line.split("(item=")[1] for line in changed_items] == [f"{NS}/{removed} absent)", f"{NS}/cellxgene-frank present)"]
+    wait_for_children(cluster, "cellxgene-frank", operator)
+    wait_for(f"the children of {removed} to go",
+             lambda: children(cluster, removed) == {"deployment": None, "service": None, "ingress": None}, timeout=60)
+    assert sorted(i["metadata"]["name"] for i in get(cluster, "sui", "-n", NS)["items"]) == sorted([*kept, "cellxgene-frank"])
+    # The role's delete went through the operator's delete handler, which let go of kopf's finalizer.
+    assert f"Deletion handler called for SingleUserInstance {removed}" in operator.log()
+    assert {name: get(cluster, "sui", name, "-n", NS)["metadata"]["resourceVersion"] for name in kept} == before
     assert decoded(get(cluster, "secret", "oauth2-proxy", "-n", NS_AUTH)) == deployed["secrets"]
+
+
+def test_the_operator_was_never_refused(cluster, operator):
+    """Last: over the whole module the operator's rights (the role's RBAC) were enough for everything it did."""
+    assert operator.process.poll() is None, "the operator exited"
+    assert operator.refusals() == []
+    log = operator.log()
+    # kopf posted its events (create events) about the instances it handled.
+    events = get(cluster, "events", "-n", NS, "--field-selector", "involvedObject.kind=SingleUserInstance")["items"]
+    assert {e.get("source", {}).get("component") or e.get("reportingComponent") for e in events} == {"kopf"}
+    assert "Timer 'sui_check_lifespan_async' succeeded." in log
+    # The connection monitor cannot reach a metrics server from here (module docstring): it ran and failed.
+    assert "Timer 'sui_monitor_connection_async' failed" in log

@@ -178,6 +178,11 @@ def run(cluster, workdir, hosts, *args, expect_rc=0):
      "must be a bare, lower-case host name"),
     ("notebooks without keycloak", 2, 0, {"mip_keycloak_enabled": False, "mip_deploy_exaflow": False},
      "mip_notebook_enabled needs Keycloak"),
+    # The values contract on the real charts: a mistyped key is refused before labels, Secrets or releases.
+    ("typo in exaflow_values", 2, 0, {"exaflow_values": {"smpc": {"enabeld": True}}},
+     "smpc.enabeld is not read by the chart (did you mean smpc.enabled?) (from exaflow_values)"),
+    ("typo in mip_values", 2, 0, {"mip_values": {"platform-ui": {"ingress": {"classname": "public"}}}, "mip_deploy_exaflow": False},
+     "platform-ui.ingress.classname is not read by the chart (did you mean platform-ui.ingress.className?) (from mip_values)"),
 ])
 def test_refused_before_any_change(cluster_setup, tmp_path, case, workers, players, extra, message):
     labels_before = node_labels(cluster_setup)
