@@ -297,7 +297,8 @@ def test_instances_from_the_real_chart(cluster, deployed, tokens):
     # alice: one GPU on the desktop container, scheduled on the GPU node. bob: neither.
     alice = get(cluster, "deployment", "scipo-alice-master", "-n", NS_A)["spec"]["template"]["spec"]
     assert alice["nodeSelector"] == {GPU_LABEL: "true"}
-    assert alice["containers"][0]["resources"]["limits"] == {"cpu": "8", "memory": "8192Mi", "nvidia.com/gpu": "1"}
+    # The API server returns quantities in canonical form: the default 8192Mi reads back as 8Gi.
+    assert alice["containers"][0]["resources"]["limits"] == {"cpu": "8", "memory": "8Gi", "nvidia.com/gpu": "1"}
     pods = get(cluster, "pods", "-n", NS_A, "-l", "app=scipo-alice-master")["items"]
     assert [p["spec"]["nodeName"] for p in pods] == [GPU_NODE] and pods[0]["status"]["phase"] == "Running"
     bob = get(cluster, "deployment", "scipo-bob-master", "-n", NS_B)["spec"]["template"]["spec"]
@@ -442,7 +443,7 @@ def test_another_instance_leaves_the_others_alone(cluster, onezone, tokens, depl
     assert [(o["kind"], o["uid"]) for o in ingress["metadata"]["ownerReferences"]] == [
         ("Service", service["metadata"]["uid"])]
     assert get(cluster, "deployment", "scipo-carol-master", "-n", NS_A)["spec"]["template"]["spec"]["containers"][0][
-        "resources"]["limits"] == {"cpu": "4", "memory": "8192Mi"}
+        "resources"]["limits"] == {"cpu": "4", "memory": "8Gi"}
     assert run(cluster, tmp_path, hosts, tokens).changed == 0
 
 
