@@ -119,7 +119,7 @@ def main() -> int:
         (workdir / "play.yml").write_text(PLAY)
         for name, (chart, extra) in charts().items():
             values = merged(yaml.safe_load((chart / "values.yaml").read_text()) or {}, extra)
-            runs = [run_play(workdir, chart, values) for _ in range(REPEATS)]
+            runs = [run_play(workdir, chart, values) for dummy in range(REPEATS)]
             floor, check, render = (statistics.median(run[index] for run in runs) for index in range(3))
             rows.append((name, floor, check, render))
     print(f"{'chart':<10} {'ping floor':>10} {'values check':>13} {'over floor':>11} {'helm render':>12} {'check/render':>13}")

@@ -373,8 +373,10 @@ def test_install_matches_the_upstream_operator(cluster, deployed, upstream):
     (ours_version,), (their_version,) = crd["spec"]["versions"], theirs["spec"]["versions"]
     for key in ("name", "served", "storage"):
         assert ours_version[key] == their_version[key], key
+
     def spec_of(version):
         return version["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
     assert spec_of(ours_version)["required"] == spec_of(their_version)["required"]
     assert spec_of(ours_version)["properties"]["lifespan"]["type"] == spec_of(their_version)["properties"]["lifespan"]["type"]
     assert [(c["name"], c["jsonPath"]) for c in ours_version["additionalPrinterColumns"]] == [
