@@ -32,8 +32,6 @@ from k8s_support import apply, can_i, decoded, get, helm_json, helm_uninstall, k
 from playbooks import run_playbook, write_inventory
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "upstream"))
-import mirror  # noqa: E402  pylint: disable=wrong-import-position
 
 PLAYBOOK = REPO / "playbooks" / "datalab.yml"
 ROLE_DEFAULTS = yaml.safe_load((REPO / "roles" / "datalab" / "defaults" / "main.yml").read_text())
@@ -61,15 +59,6 @@ def remove_test_objects(cluster):
     kubectl(cluster, "delete", "storageclass", STORAGE_CLASS, "--ignore-not-found", check=False)
     kubectl(cluster, "delete", "ingressclass", *CLASSES, "--ignore-not-found", check=False)
     kubectl(cluster, "delete", "node", NODE, "--ignore-not-found", check=False)
-
-
-@pytest.fixture(scope="module")
-def chart_mirror():
-    found = mirror.chart_mirror()
-    if not found:
-        pytest.fail("SCIPLAT_UPSTREAM is not set: these tests deploy the real Datalabs chart offline "
-                    "(scripts/test.sh sets it from ../shared/upstream)", pytrace=False)
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ to leave the cluster untouched: no namespace, no release.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,25 +16,12 @@ import yaml
 from k8s_support import get, helm_json, helm_uninstall, kubectl
 from playbooks import run_playbook
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "upstream"))
-import mirror  # noqa: E402  pylint: disable=wrong-import-position
-
 CYTOMINE = "https://github.com/cytomine/cytomine-helm.git"
 CYTOMINE_COMMIT = "9dd07c5465a02e1398f1def7593d59ea8ed982f4"
 DATALAB = "https://github.com/NERC-CEH/datalab-k8s-manifests.git"
 DATALAB_COMMIT = "2aea8cdf5bac26ae57602ccccf6ca108d47e1cb5"
 NERC_CEH = "https://nerc-ceh.github.io/charts"
 NAMESPACE = "srcit"
-
-
-@pytest.fixture(scope="module")
-def chart_mirror():
-    found = mirror.chart_mirror()
-    if not found:
-        pytest.fail("SCIPLAT_UPSTREAM is not set: these tests read the real upstream charts offline "
-                    "(scripts/test.sh sets it from ../shared/upstream)", pytrace=False)
-    return found
 
 
 @pytest.fixture
