@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ansible_collections.sciplat.k8s.plugins.module_utils.values_contract import ChartFiles, ChartModel, check_values
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "upstream"))
 from mirror import pinned_chart  # noqa: E402  pylint: disable=wrong-import-position
@@ -222,3 +224,14 @@ def test_cytomine_chart_fixes_apply_and_are_needed(chart):
 def test_cytomine_pinned_image_pattern(image, pinned):
     pattern = render("cytomine", "__cytomine_pinned_image")["__cytomine_pinned_image"]
     assert bool(re.match(pattern, image)) is pinned
+
+
+def test_the_example_inventory_sets_only_keys_the_chart_reads(chart):
+    """inventories/cytomine_lab, judged by the collection's own analysis (what helm_values_check runs)."""
+    lab = yaml.safe_load((REPO / "inventories" / "cytomine_lab" / "group_vars" / "all" / "cytomine.yml").read_text())
+    lab["cytomine_smtp_password"] = "mail-account-secret"  # from the lab's vault
+    rendered = cytomine_render("__cytomine_role_values", **lab)["__cytomine_role_values"]
+    values = dict(rendered, **lab["cytomine_values"])
+    model = ChartModel(ChartFiles.from_folder(str(chart.folder)))
+    assert check_values(model, values) == []
+    assert values["imageStorage"] == "500Gi"
