@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from k8s_support import get, helm_json, helm_uninstall, kubectl
+from k8s_support import get, helm_json, helm_uninstall, kubectl, kwok_node
 from playbooks import run_playbook
 
 NAMESPACE = "faultit"
+NODE = "faultit-node"
 RELEASE = "faulty"
 CHART = {
     "Chart.yaml": "apiVersion: v2\nname: faulty\nversion: 0.1.0\n",
@@ -59,8 +60,11 @@ spec:
 
 @pytest.fixture(scope="module")
 def namespace(k8s_cluster):
+    """The release namespace, and a kwok node of this module's own that the schedulable Pod runs on."""
+    kwok_node(k8s_cluster, NODE, {}, {"cpu": "4", "memory": "8Gi", "pods": "110"})
     yield NAMESPACE
     kubectl(k8s_cluster, "delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false", check=False)
+    kubectl(k8s_cluster, "delete", "node", NODE, "--ignore-not-found", check=False)
 
 
 @pytest.fixture
@@ -141,7 +145,9 @@ def test_a_run_killed_during_the_upgrade_is_recovered_by_the_next(cluster, tmp_p
 
     # Older than the wait timeout: abandoned. Back to revision 1, then the upgrade; the leftover file is removed.
     time.sleep(12)
-    recovered = run(cluster, tmp_path, chart, {"message": "third"}, "--diff", helm_release_wait_timeout="10s")
+    # The short timeout is what makes the pending revision stale; without the wait it does not also bound the upgrade.
+    recovered = run(cluster, tmp_path, chart, {"message": "third"}, "--diff", helm_release_wait_timeout="10s",
+                    helm_release_wait=False)
     assert "pending-upgrade revision 2" in recovered.output and "deployed revision 1 (rolled back)" in recovered.output
     assert status(cluster) == ("deployed", 4) and message(cluster) == "third"
     history = helm_json(cluster, "history", RELEASE, "-n", NAMESPACE)
