@@ -143,11 +143,19 @@ def test_a_run_killed_during_the_upgrade_is_recovered_by_the_next(cluster, tmp_p
     assert "has been pending-upgrade since" in refused.output and "Wait for it to end and run again" in refused.output
     assert refused.changed == 0 and status(cluster) == ("pending-upgrade", 2) and left[0].exists()
 
-    # Older than the wait timeout: abandoned. Back to revision 1, then the upgrade; the leftover file is removed.
+    # Older than the wait timeout: abandoned. The short timeout is what makes the pending revision stale; without the
+    # wait it does not also bound the upgrade.
     time.sleep(12)
-    # The short timeout is what makes the pending revision stale; without the wait it does not also bound the upgrade.
-    recovered = run(cluster, tmp_path, chart, {"message": "third"}, "--diff", helm_release_wait_timeout="10s",
-                    helm_release_wait=False)
+    stale = {"helm_release_wait_timeout": "10s", "helm_release_wait": False}
+    # With recovery off the run names the command; check mode predicts the rollback. Neither changes the release.
+    off = run(cluster, tmp_path, chart, {"message": "third"}, expect_rc=2, helm_release_recover=False, **stale)
+    assert f"recover is off: run helm rollback {RELEASE} 1 --namespace {NAMESPACE}, then run again" in off.output
+    checked = run(cluster, tmp_path, chart, {"message": "third"}, "--check", "--diff", **stale)
+    assert "deployed revision 1 (rolled back)" in checked.output and checked.changed > 0
+    assert status(cluster) == ("pending-upgrade", 2)
+
+    # Back to revision 1, then the upgrade; the leftover file is removed.
+    recovered = run(cluster, tmp_path, chart, {"message": "third"}, "--diff", **stale)
     assert "pending-upgrade revision 2" in recovered.output and "deployed revision 1 (rolled back)" in recovered.output
     assert status(cluster) == ("deployed", 4) and message(cluster) == "third"
     history = helm_json(cluster, "history", RELEASE, "-n", NAMESPACE)
@@ -156,25 +164,6 @@ def test_a_run_killed_during_the_upgrade_is_recovered_by_the_next(cluster, tmp_p
     assert not [path for path in leftovers if path.exists()]
 
     assert run(cluster, tmp_path, chart, {"message": "third"}).changed == 0
-
-
-def test_check_mode_predicts_the_recovery_and_changes_nothing(cluster, tmp_path, chart):
-    run(cluster, tmp_path, chart, {"message": "first"})
-    kill_during_the_upgrade(cluster, tmp_path, chart, {"message": "second", "schedulable": False})
-    time.sleep(12)
-    checked = run(cluster, tmp_path, chart, {"message": "first"}, "--check", "--diff", helm_release_wait_timeout="10s")
-    assert "deployed revision 1 (rolled back)" in checked.output and checked.changed > 0
-    assert status(cluster) == ("pending-upgrade", 2)
-
-
-def test_with_recovery_off_the_run_names_the_command(cluster, tmp_path, chart):
-    run(cluster, tmp_path, chart, {"message": "first"})
-    kill_during_the_upgrade(cluster, tmp_path, chart, {"message": "second", "schedulable": False})
-    time.sleep(12)
-    refused = run(cluster, tmp_path, chart, {"message": "first"}, expect_rc=2, helm_release_wait_timeout="10s",
-                  helm_release_recover=False)
-    assert f"recover is off: run helm rollback {RELEASE} 1 --namespace {NAMESPACE}, then run again" in refused.output
-    assert status(cluster) == ("pending-upgrade", 2)
 
 
 def test_a_failed_release_is_not_reported_converged(cluster, tmp_path, chart):
