@@ -47,6 +47,11 @@ options:
       - Roll back or uninstall as described. When false, the module fails instead and names the command to run.
     type: bool
     default: true
+  tmp_dir:
+    description:
+      - A folder for helm's values files, made readable by its owner only. What an interrupted run left in it and
+        is older than O(stale_after) is removed first. Give the same folder as C(TMPDIR) to the helm task.
+    type: path
   binary_path:
     description:
       - The helm 3 binary; default C(helm) on PATH.
@@ -118,15 +123,50 @@ command:
   returned: always
   type: str
   sample: helm rollback mip 2 --namespace mip
+removed:
+  description: What was removed from O(tmp_dir) (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [/root/.cache/sciplat-k8s/helm-tmp/tmpq1w2e3r4.yml]
 '''
 
 import json
+import os
+import shutil
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.sciplat.k8s.plugins.module_utils.helm_release_state import (
     ReleaseStateError, command, describe, duration_seconds, plan)
+
+
+def private_tmp_dir(path, stale_after, check_mode):
+    """Makes `path` a folder only its owner can enter, and removes what interrupted runs left in it (older than
+    `stale_after`). Returns (changed, removed paths)."""
+    changed = False
+    if not os.path.isdir(path):
+        if not check_mode:
+            os.makedirs(path, 0o700)
+        return True, []
+    if stat.S_IMODE(os.stat(path).st_mode) != 0o700:
+        changed = True
+        if not check_mode:
+            os.chmod(path, 0o700)
+    removed = []
+    for name in sorted(os.listdir(path)):
+        entry = os.path.join(path, name)
+        if time.time() - os.lstat(entry).st_mtime < stale_after:
+            continue
+        removed.append(entry)
+        if not check_mode:
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                os.unlink(entry)
+    return changed or bool(removed), removed
 
 
 def main():
@@ -136,6 +176,7 @@ def main():
             namespace=dict(type='str', required=True),
             stale_after=dict(type='str', default='15m'),
             recover=dict(type='bool', default=True),
+            tmp_dir=dict(type='path'),
             binary_path=dict(type='path'),
             kubeconfig=dict(type='path', fallback=(env_fallback, ['K8S_AUTH_KUBECONFIG'])),
             context=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_CONTEXT'])),
@@ -153,6 +194,9 @@ def main():
     if params['context']:
         helm += ['--kube-context', params['context']]
 
+    tmp_changed, removed = private_tmp_dir(params['tmp_dir'], stale_after, module.check_mode) if params['tmp_dir'] else (
+        False, [])
+
     rc, out, err = module.run_command(helm + ['history', params['name'], '--namespace', params['namespace'],
                                               '--output', 'json', '--max', '20'])
     if rc != 0 and 'release: not found' in err:
@@ -167,8 +211,8 @@ def main():
     except ReleaseStateError as error:
         module.fail_json(msg=str(error))
 
-    result = dict(changed=False, action='none', status=found['status'] or '', revision=found['revision'] or 0,
-                  target=found['target'] or 0, command='')
+    result = dict(changed=tmp_changed, action='none', status=found['status'] or '', revision=found['revision'] or 0,
+                  target=found['target'] or 0, command='', removed=removed)
     if found['action'] == 'none':
         module.exit_json(**result)
     message = describe(found, params['name'], params['namespace'])
