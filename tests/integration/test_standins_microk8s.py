@@ -1,5 +1,5 @@
 """Golden tests of the microk8s TEST DOUBLE, written from the documented microk8s behaviour
-(/work/shared/README.md, "microk8s and snap"), not from the stand-in's output. Each runs the
+(../shared/README.md, "microk8s and snap"), not from the stand-in's output. Each runs the
 stand-in in a real node container against the real API server."""
 
 from __future__ import annotations

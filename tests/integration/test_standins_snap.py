@@ -1,5 +1,5 @@
 """Golden tests of the snapd TEST DOUBLE, written from the documented snap behaviour
-(/work/shared/README.md, "microk8s and snap"), run in a real node container."""
+(../shared/README.md, "microk8s and snap"), run in a real node container."""
 
 from __future__ import annotations
 

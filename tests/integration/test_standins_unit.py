@@ -1,6 +1,6 @@
 """Unit-level tests of the snap/microk8s TEST DOUBLES: their Python runs on the host against a
 temporary root (SCIPLAT_STANDIN_ROOT), without containers or an API server. Expected values
-come from the documented behaviour (/work/shared/README.md), not from the stand-in."""
+come from the documented behaviour (../shared/README.md), not from the stand-in."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 """Decisions of cluster formation (sciplat.k8s.microk8s_join*, microk8s_leave) without a node.
 
 The inputs are what microk8s prints (canonical/microk8s scripts/wrappers join.py, add_token.py,
-leave.py, remove_node.py as summarised in /work/shared/README.md); the commands themselves run
+leave.py, remove_node.py as summarised in ../shared/README.md); the commands themselves run
 against the node containers in tests/integration/test_cluster_formation.py.
 """
 from __future__ import absolute_import, division, print_function
