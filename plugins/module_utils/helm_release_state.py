@@ -21,7 +21,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import os
 import re
+import shutil
+import stat
+import time
 
 PENDING = ('pending-install', 'pending-upgrade', 'pending-rollback')
 # Statuses of a revision that was deployed at some time: the current one, and the ones it replaced.
@@ -109,3 +113,29 @@ def describe(found, name, namespace):
         return ('Release %s was left %s (revision %d) and no revision of it was ever deployed; it is uninstalled so '
                 'that the install starts again' % (where, found['status'], found['revision']))
     return 'Release %s is %s' % (where, found['status'] or 'not installed')
+
+
+def private_tmp_dir(path, stale_after, check_mode):
+    """Makes `path` a folder only its owner can enter, and removes what interrupted runs left in it (older than
+    `stale_after`). Returns (changed, removed paths)."""
+    changed = False
+    if not os.path.isdir(path):
+        if not check_mode:
+            os.makedirs(path, 0o700)
+        return True, []
+    if stat.S_IMODE(os.stat(path).st_mode) != 0o700:
+        changed = True
+        if not check_mode:
+            os.chmod(path, 0o700)
+    removed = []
+    for name in sorted(os.listdir(path)):
+        entry = os.path.join(path, name)
+        if time.time() - os.lstat(entry).st_mtime < stale_after:
+            continue
+        removed.append(entry)
+        if not check_mode:
+            if os.path.isdir(entry) and not os.path.islink(entry):
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                os.unlink(entry)
+    return changed or bool(removed), removed

@@ -132,41 +132,12 @@ removed:
 '''
 
 import json
-import os
-import shutil
-import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.sciplat.k8s.plugins.module_utils.helm_release_state import (
-    ReleaseStateError, command, describe, duration_seconds, plan)
-
-
-def private_tmp_dir(path, stale_after, check_mode):
-    """Makes `path` a folder only its owner can enter, and removes what interrupted runs left in it (older than
-    `stale_after`). Returns (changed, removed paths)."""
-    changed = False
-    if not os.path.isdir(path):
-        if not check_mode:
-            os.makedirs(path, 0o700)
-        return True, []
-    if stat.S_IMODE(os.stat(path).st_mode) != 0o700:
-        changed = True
-        if not check_mode:
-            os.chmod(path, 0o700)
-    removed = []
-    for name in sorted(os.listdir(path)):
-        entry = os.path.join(path, name)
-        if time.time() - os.lstat(entry).st_mtime < stale_after:
-            continue
-        removed.append(entry)
-        if not check_mode:
-            if os.path.isdir(entry) and not os.path.islink(entry):
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                os.unlink(entry)
-    return changed or bool(removed), removed
+    ReleaseStateError, command, describe, duration_seconds, plan, private_tmp_dir)
 
 
 def main():

@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import os
+import time
 
 import pytest
 
@@ -88,3 +90,22 @@ def test_a_release_never_deployed_or_stuck_uninstalling_is_uninstalled(history):
 def test_revisions_are_ordered_by_number_not_by_position():
     found = state.plan([revision(10, 'failed'), revision(9, 'deployed'), revision(2, 'superseded')], NOW, 600)
     assert (found['revision'], found['target']) == (10, 9)
+
+
+def test_the_private_folder_is_made_owner_only_and_loses_only_old_leftovers(tmp_path):
+    folder = tmp_path / 'helm-tmp'
+    assert state.private_tmp_dir(str(folder), 60, check_mode=True) == (True, []) and not folder.exists()
+    assert state.private_tmp_dir(str(folder), 60, check_mode=False) == (True, [])
+    assert (folder.stat().st_mode & 0o777) == 0o700
+    old, fresh, old_dir = folder / 'tmpold.yml', folder / 'tmpnew.yml', folder / 'payload'
+    old.write_text('secret')
+    fresh.write_text('secret')
+    old_dir.mkdir()
+    (old_dir / 'module.py').write_text('')
+    for path in (old, old_dir):
+        os.utime(path, (time.time() - 120, time.time() - 120))
+    assert state.private_tmp_dir(str(folder), 60, check_mode=True) == (True, [str(old_dir), str(old)])
+    assert old.exists() and old_dir.exists()
+    assert state.private_tmp_dir(str(folder), 60, check_mode=False) == (True, [str(old_dir), str(old)])
+    assert not old.exists() and not old_dir.exists() and fresh.exists()
+    assert state.private_tmp_dir(str(folder), 60, check_mode=False) == (False, [])
