@@ -18,7 +18,8 @@ done
 extra_args=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=("${ALL_STAGES[@]}")
 
-RESULTS_DIR="$SCIPLAT_ROOT/tests/output/results"
+# SCIPLAT_RESULTS_DIR lets runs side by side keep their reports apart.
+RESULTS_DIR="${SCIPLAT_RESULTS_DIR:-$SCIPLAT_ROOT/tests/output/results}"
 rm -rf "$RESULTS_DIR"
 mkdir -p "$RESULTS_DIR"
 passed=0
