@@ -134,14 +134,64 @@ run_lint() {
   fi
 }
 
+# The platform modules deploy real charts and need no node container. In a full run they go to a second
+# test cluster of their own (SCIPLAT_CLUSTER_INSTANCE=1) and run beside the rest: one stream of Ansible keeps
+# about one of CI's two cores busy, and two clusters keep the streams' Nodes, labels and releases apart.
+PLATFORM_MODULES=(test_exaflow_mip test_cytomine test_scipion test_datalab test_datalab_contract test_cellxgene
+  test_onedata test_onedata_role test_helm_release_faults test_helm_release_sources test_generated_secret
+  test_mip_contract test_awx)
+PLATFORM_CLUSTER=1
+
+integration_pytest() {  # integration_pytest REPORT_NAME PYTEST_ARGS...
+  local name=$1 rc=0
+  shift
+  (cd "$SCIPLAT_ROOT" && PYTHONPATH="$SCIPLAT_CACHE/collections" \
+      python -m pytest -p no:cacheprovider -rfE --junitxml="$RESULTS_DIR/$name.xml" "$@") || rc=$?
+  record_junit "$name" "$RESULTS_DIR/$name.xml" "$rc"
+}
+
+platform_paths() {
+  local module
+  for module in "${PLATFORM_MODULES[@]}"; do printf 'tests/integration/%s.py\n' "$module"; done
+}
+
 run_integration() {
   ensure_test_environment
-  step "integration tests against the test cluster and node containers"
+  if [ -n "${platform_stream_pid:-}" ]; then
+    step "integration tests (node containers; the platform modules run beside them on cluster $PLATFORM_CLUSTER)"
+    local ignores=()
+    local path
+    while read -r path; do ignores+=(--ignore="$path"); done < <(platform_paths)
+    integration_pytest integration tests/integration "${ignores[@]}"
+  else
+    step "integration tests against the test cluster and node containers"
+    integration_pytest integration tests/integration "${extra_args[@]}"
+  fi
+}
+
+# Starts the platform modules on their own cluster in the background; wait_platform_stream collects them.
+start_platform_stream() {
+  ensure_test_environment
+  step "platform integration tests start on test cluster $PLATFORM_CLUSTER (log: $RESULTS_DIR/integration-platforms.log)"
+  (
+    export SCIPLAT_CLUSTER_INSTANCE=$PLATFORM_CLUSTER
+    python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" start
+    eval "$(python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" env)"
+    cd "$SCIPLAT_ROOT" || exit 1
+    readarray -t paths < <(platform_paths)
+    PYTHONPATH="$SCIPLAT_CACHE/collections" python -m pytest -p no:cacheprovider -rfE \
+      --junitxml="$RESULTS_DIR/integration-platforms.xml" "${paths[@]}"
+  ) > "$RESULTS_DIR/integration-platforms.log" 2>&1 &
+  platform_stream_pid=$!
+  platform_stream_started=$SECONDS
+}
+
+wait_platform_stream() {
   local rc=0
-  (cd "$SCIPLAT_ROOT" && PYTHONPATH="$SCIPLAT_CACHE/collections" \
-      python -m pytest tests/integration -p no:cacheprovider -rfE --junitxml="$RESULTS_DIR/integration.xml" \
-      "${extra_args[@]}") || rc=$?
-  record_junit integration "$RESULTS_DIR/integration.xml" "$rc"
+  wait "$platform_stream_pid" || rc=$?
+  step "platform integration tests on cluster $PLATFORM_CLUSTER (finished after $((SECONDS - platform_stream_started))s)"
+  cat "$RESULTS_DIR/integration-platforms.log" >&2
+  record_junit integration-platforms "$RESULTS_DIR/integration-platforms.xml" "$rc"
 }
 
 # Writes one "scenario<TAB>passed|failed" line per scenario to $RESULTS_DIR/molecule.tsv.
@@ -186,11 +236,16 @@ run_molecule() {
 ensure_apt_packages
 ensure_venv
 activate
+# A whole integration stage (no pytest arguments) splits into two streams; see PLATFORM_MODULES.
+if [[ " ${stages[*]} " == *" integration "* ]] && [ ${#extra_args[@]} -eq 0 ]; then
+  start_platform_stream
+fi
 for stage in "${stages[@]}"; do
   started=$SECONDS
   "run_$stage"
   printf '==> %s finished in %ss\n' "$stage" $((SECONDS - started)) >&2
 done
+[ -z "${platform_stream_pid:-}" ] || wait_platform_stream
 [ ${#failures[@]} -eq 0 ] || printf 'FAILED: %s\n' "${failures[*]}" >&2
 echo "checks: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

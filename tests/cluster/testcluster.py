@@ -93,8 +93,18 @@ def log(message: str) -> None:
     print(f"[testcluster] {message}", file=sys.stderr, flush=True)
 
 
+def instance() -> int:
+    """SCIPLAT_CLUSTER_INSTANCE=N (N >= 1) selects a second, independent cluster with its own state and ports, so
+    that two test streams can run side by side without seeing each other's Nodes and releases (scripts/test.sh)."""
+    value = os.environ.get("SCIPLAT_CLUSTER_INSTANCE") or "0"
+    if not value.isdigit():
+        raise SystemExit(f"SCIPLAT_CLUSTER_INSTANCE={value!r}: give a small number (0 is the default cluster)")
+    return int(value)
+
+
 def state_dir() -> Path:
-    return Path(os.environ.get("SCIPLAT_CLUSTER_STATE") or CACHE / "run" / "cluster")
+    default = CACHE / "run" / ("cluster" if instance() == 0 else f"cluster-{instance()}")
+    return Path(os.environ.get("SCIPLAT_CLUSTER_STATE") or default)
 
 
 def tool_path(tool: str, version: str) -> Path:
@@ -509,6 +519,17 @@ class Ports:
     scheduler: int = 10259
     kwok: int = 10247
 
+    def shifted(self, offset: int) -> "Ports":
+        return Ports(**{field: value + offset for field, value in vars(self).items()})
+
+
+# Apart from the default ports, from tests/lab's private clusters (+1000) and from each other.
+INSTANCE_PORT_OFFSET = 2000
+
+
+def default_ports() -> Ports:
+    return Ports().shifted(INSTANCE_PORT_OFFSET * instance()) if instance() else Ports()
+
 
 @dataclass(frozen=True)
 class Component:
@@ -526,9 +547,9 @@ class Component:
 class Cluster:
     """The control plane's processes and files under one state directory."""
 
-    def __init__(self, state: Path | None = None, ports: Ports = Ports()):
+    def __init__(self, state: Path | None = None, ports: Ports | None = None):
         self.state = state or state_dir()
-        self.ports = ports
+        self.ports = ports = ports or default_ports()
         self.server = f"https://127.0.0.1:{ports.api}"
         self.nodes_server = f"https://{NODE_GATEWAY}:{ports.api}"
         self.pki = self.state / "pki"

@@ -160,8 +160,8 @@ def down(run_id: str, releases: list[str], storage_classes: list[str]) -> None:
 
 
 def private_cluster(name: str) -> testcluster.Cluster:
-    ports = testcluster.Ports(**{field: value + PRIVATE_PORT_OFFSET for field, value in vars(testcluster.Ports()).items()})
-    return testcluster.Cluster(state=testcluster.state_dir().parent / f"cluster-{name}", ports=ports)
+    return testcluster.Cluster(state=testcluster.state_dir().parent / f"cluster-{name}",
+                               ports=testcluster.Ports().shifted(PRIVATE_PORT_OFFSET))
 
 
 def private_env(cluster: testcluster.Cluster) -> dict[str, str]:
