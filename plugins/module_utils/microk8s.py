@@ -27,6 +27,7 @@ __metaclass__ = type
 import json
 import os
 import re
+import time
 
 MICROK8S_BIN = '/snap/bin/microk8s'
 SNAP_DATA = '/var/snap/microk8s/current'
@@ -38,8 +39,21 @@ CLUSTER_LOCK = SNAP_DATA + '/var/lock/clustered.lock'
 ADDON_STATE_FILE = SNAP_COMMON + '/sciplat-addons.json'
 
 DEFAULT_TIMEOUT = 120
+# stdin of addon commands: empty lines, then end of file.
+NO_INPUT = '\n'
 # `timeout(1)` exits 124 when the limit is hit (137 when it had to KILL).
 TIMEOUT_RCS = (124, 137)
+
+# snapd's client exits 10 for the errors it calls retryable: change conflicts, which include
+# "too early for operation, device not yet seeded or device model not acknowledged" and
+# 'snap "microk8s" has "auto-refresh" change in progress' (canonical/snapd
+# cmd/snapd/cli/main.go exitCodeFromError, client/client.go IsRetryable,
+# overlord/snapstate/devicectx.go DeviceCtxFromState, overlord/snapstate/conflict.go
+# ChangeConflictError.Error). Anything else is not worth repeating.
+SNAP_RETRYABLE_RC = 10
+# Returns once snapd has finished seeding (the core config flag set by overlord/devicestate
+# devicemgr.go); before that every install is refused with the "not yet seeded" conflict.
+SNAP_WAIT_SEEDED = ['wait', 'system', 'seed.loaded']
 
 HOLD_MIN_SNAPD = (2, 58)
 HOLD_NOTES_MIN_SNAPD = (2, 59)
@@ -98,6 +112,23 @@ def parse_channel(channel):
     if match.group('major') is None:
         return None
     return (int(match.group('major')), int(match.group('minor')))
+
+
+def version_from_snap(listed):
+    """microk8s version from ``parse_snap_list``: the Version column, else the tracked track.
+
+    microk8s 1.24 has no ``microk8s version`` command (canonical/microk8s branch 1.24 ships no
+    ``microk8s-version.wrapper``), so the snap is the version source every release shares.
+    """
+    if not listed:
+        return None
+    if version_tuple(listed.get('version')):
+        return listed['version'].lstrip('v')
+    try:
+        minor = parse_channel(listed.get('tracking'))
+    except ValueError:
+        return None
+    return '%d.%d' % minor if minor else None
 
 
 def parse_version(stdout):
@@ -418,6 +449,69 @@ def normalize_args(args):
     return [str(args)]
 
 
+# metallb's enable script reads its first argument only (``read -ra ARGUMENTS <<< "$1"``,
+# canonical/microk8s-core-addons addons/metallb/enable:18) and splits that word on ",": every
+# further word would be dropped without a word of warning.
+METALLB = 'metallb'
+
+# nvidia (1.29+) prefixes the GPU operator's options with --gpu-operator- (core-addons branch 1.29
+# addons/nvidia/enable:110-127); gpu (1.24-1.28) has the same options without the prefix and
+# nothing else (branch 1.28 addons/gpu/enable:34-40). click refuses an option a command does not
+# declare, so nvidia's spelling fails on gpu.
+GPU_UNTIL = (1, 28)
+GPU_OPTION_FROM_NVIDIA = {
+    '--gpu-operator-driver': '--driver',
+    '--gpu-operator-version': '--version',
+    '--gpu-operator-toolkit-version': '--toolkit-version',
+    '--gpu-operator-set': '--set',
+    '--gpu-operator-values': '--values',
+    '--gpu-operator-set-as-default-runtime': '--set-as-default-runtime',
+    '--gpu-operator-no-set-as-default-runtime': '--no-set-as-default-runtime',
+}
+GPU_OPTIONS = ('--requires', '--driver', '--version', '--toolkit-version', '--set', '-f', '--values',
+               '--set-as-default-runtime', '--no-set-as-default-runtime')
+
+# Disabling hostpath storage removes its provisioner, then asks on stdin whether to delete the
+# volumes' data under SNAP_COMMON/default-storage and exits 1 unless its first argument is
+# destroy-storage (core-addons addons/hostpath-storage/disable:17-22, 1.24 to main). A "no"
+# fails too, so disabling always costs the data: the declaration has to say so.
+DESTROY_STORAGE = 'destroy-storage'
+DISABLE_ARGS = {'hostpath-storage': [DESTROY_STORAGE], 'storage': [DESTROY_STORAGE]}
+
+
+def _gpu_args(args):
+    words = []
+    for word in args:
+        if not word.startswith('-'):
+            words.append(word)
+            continue
+        option, equals, value = word.partition('=')
+        option = GPU_OPTION_FROM_NVIDIA.get(option, option)
+        if option not in GPU_OPTIONS:
+            raise ValueError("option '%s' does not exist for the gpu addon of microk8s 1.28 and older (the "
+                             "nvidia addon's options map to: %s)" % (word.partition('=')[0], ', '.join(GPU_OPTIONS)))
+        words.append(option + equals + value)
+    return words
+
+
+def addon_command_args(canonical, args, version):
+    """The words to put after ``microk8s enable <canonical>`` for the declared ``args``.
+
+    ``canonical`` is the name for ``version`` (``canonical_addon_name``). Joins metallb's
+    ranges into its one argument and spells nvidia's options as gpu's on 1.28 and older.
+    Raises ValueError for an option the installed addon does not have.
+    """
+    if args is None:
+        return None
+    bare = canonical.rpartition('/')[2]
+    if bare == METALLB:
+        return [','.join(args)]
+    minor = _minor(version)
+    if bare == 'gpu' and minor is not None and minor <= GPU_UNTIL:
+        return _gpu_args(args)
+    return list(args)
+
+
 def validate_addons(declared, version, available=None):
     """Check a declared addon list before anything changes.
 
@@ -464,7 +558,12 @@ def validate_addons(declared, version, available=None):
             continue
         seen[key] = (index, state)
         rule = CORE_ADDONS.get(bare, {}).get('args')
-        if args and state == 'disabled':
+        if state == 'disabled' and bare in DISABLE_ARGS:
+            if args != DISABLE_ARGS[bare]:
+                errors.append("%s: disabling addon '%s' deletes the data of its volumes (%s/default-storage); "
+                              "microk8s asks on stdin and fails otherwise. Declare args: %s to confirm, or leave "
+                              "the addon out" % (where, name, SNAP_COMMON, DISABLE_ARGS[bare]))
+        elif args and state == 'disabled':
             errors.append("%s: args are only used to enable an addon; remove args from disabled addon '%s'"
                           % (where, name))
         elif args and rule == ARGS_NONE:
@@ -472,6 +571,11 @@ def validate_addons(declared, version, available=None):
         elif not args and rule == ARGS_REQUIRED and state == 'enabled':
             errors.append("%s: addon '%s' needs args (for metallb an address range such as "
                           "['10.64.140.43-10.64.140.49']); without one microk8s waits for input" % (where, name))
+        if args and state == 'enabled':
+            try:
+                addon_command_args(canonical, args, version)
+            except ValueError as exc:
+                errors.append("%s: addon '%s' on microk8s %s: %s" % (where, name, _version_text(minor), exc))
         if bare in ('helm', 'helm3') and state == 'disabled' and (minor is None or minor >= HELM_BUILTIN_SINCE):
             errors.append("%s: addon '%s' is built into microk8s %s and cannot be disabled; use state enabled "
                           "or leave it out" % (where, name, _version_text(minor)))
@@ -498,11 +602,21 @@ def addon_key(canonical, available):
     return canonical if '/' in canonical else 'core/' + canonical
 
 
-def predicted_enabled_at_install(version):
-    """Addons a fresh install of ``version`` enables by itself (for check mode on a new node)."""
+def predicted_enabled_at_install(version, launch_config=None):
+    """Addons a fresh install of ``version`` enables by itself (for check mode on a new node).
+
+    The install hook applies the first launch configuration it finds, the bundled one last
+    (canonical/microk8s snap/hooks/install:70-87); only that bundled one
+    (microk8s-resources/microk8s.default.yaml) enables dns. So with a user ``launch_config``
+    the addons it enables are the prediction, and dns only if it lists it.
+    """
     minor = _minor(version)
     enabled = []
-    if minor is None or minor >= DNS_DEFAULT_SINCE:
+    if launch_config:
+        enabled.extend(canonical_addon_name(str(addon['name']), version)
+                       for addon in launch_config.get('addons') or []
+                       if isinstance(addon, dict) and addon.get('name') and not addon.get('disable'))
+    elif minor is None or minor >= DNS_DEFAULT_SINCE:
         enabled.append('dns')
     if minor is None or minor >= HELM_BUILTIN_SINCE:
         enabled.extend(['helm', 'helm3'])
@@ -516,7 +630,8 @@ def plan_addons(declared, version, available, recorded):
     ``predicted_enabled_at_install``); ``recorded``: ``{'repository/name': args list}`` of what
     this module enabled before. Returns a list of actions ``dict(action=enable|disable, name=<name
     microk8s knows>, key=<repository/name>, args=[...], reason=...)``: disables first, then
-    enables in declared order.
+    enables in declared order. ``args`` are the words the addon's script reads
+    (``addon_command_args``); they are also what gets recorded.
     An enabled addon with declared args different from the recorded ones is disabled and
     enabled again, because microk8s ignores the arguments of an already enabled addon.
     """
@@ -525,14 +640,14 @@ def plan_addons(declared, version, available, recorded):
     for entry in declared:
         canonical = canonical_addon_name(entry['name'], version)
         state = entry.get('state', 'enabled')
-        args = normalize_args(entry.get('args'))
         current = _find_addon(available, canonical)
         enabled = current is not None and current['status'] == 'enabled'
         if state == 'disabled':
             if enabled:
-                disables.append(dict(action='disable', name=canonical, key=addon_key(canonical, available), args=[],
-                                     reason='enabled, declared disabled'))
+                disables.append(dict(action='disable', name=canonical, key=addon_key(canonical, available),
+                                     args=normalize_args(entry.get('args')) or [], reason='enabled, declared disabled'))
             continue
+        args = addon_command_args(canonical, normalize_args(entry.get('args')), version)
         if not enabled:
             enables.append(dict(action='enable', name=canonical, key=addon_key(canonical, available), args=args or [],
                                 reason='disabled, declared enabled'))
@@ -546,9 +661,9 @@ def plan_addons(declared, version, available, recorded):
     return disables + enables
 
 
-def predicted_status_addons(version):
+def predicted_status_addons(version, launch_config=None):
     """The addon list a fresh install of ``version`` would report (check mode on a new node)."""
-    defaults = predicted_enabled_at_install(version)
+    defaults = predicted_enabled_at_install(version, launch_config)
     return [dict(name=name, repository='core', description='', version='',
                  status='enabled' if name in defaults else 'disabled')
             for name in core_addons_for(version)]
@@ -673,6 +788,28 @@ class Microk8sCli(object):
             raise Microk8sError('snap is not installed (install snapd)')
         return self._exec([snap_bin] + list(args), timeout, check)
 
+    def snap_change(self, argv, retries=0, delay=0, sleep=time.sleep):
+        """``snap <argv>`` for a change (install, refresh, hold): repeats snapd's retryable errors.
+
+        Raises Microk8sError once the command fails otherwise or ``retries`` repeats are spent.
+        """
+        attempt = 0
+        while True:
+            rc, out, err = self.snap(argv)
+            if rc == 0:
+                return rc, out, err
+            wait = snap_retry_wait(rc, attempt, retries, delay)
+            if wait is None:
+                shown = 'snap ' + ' '.join(argv)
+                raise Microk8sError(snap_failure_message(shown, rc, (err or out).strip(), attempt),
+                                    rc=rc, stdout=out, stderr=err, cmd=shown)
+            attempt += 1
+            sleep(wait)
+
+    def wait_seeded(self, timeout):
+        """Block until snapd has seeded the system (``snap wait system seed.loaded``), bounded."""
+        self.snap(SNAP_WAIT_SEEDED, timeout=timeout, check=True)
+
     # -- microk8s -------------------------------------------------------------------------
 
     def status(self, wait_ready_timeout=None):
@@ -701,14 +838,26 @@ class Microk8sCli(object):
         rc, out, err = self.run(['version'])
         return parse_version(out) if rc == 0 else None
 
+    def installed_version(self):
+        """Version text of the installed microk8s, from ``microk8s version`` or else the snap.
+
+        microk8s 1.24 has no ``version`` command; ``snap list`` answers on every release.
+        """
+        parsed = self.version()
+        if parsed:
+            return parsed['version']
+        return version_from_snap(self.snap_list()) if self.module.get_bin_path('snap') else None
+
     def is_worker_locked(self):
         return os.path.exists(CLUSTER_LOCK)
 
+    # An addon script that still prompts (read -p) gets an empty line and end of file, so it
+    # fails at once instead of waiting on whatever stdin the connection left open.
     def enable(self, name, args=None, timeout=None):
-        return self.run(['enable', name] + list(args or []), timeout=timeout, check=True)
+        return self.run(['enable', name] + list(args or []), timeout=timeout, check=True, data=NO_INPUT)
 
-    def disable(self, name, timeout=None):
-        return self.run(['disable', name], timeout=timeout, check=True)
+    def disable(self, name, args=None, timeout=None):
+        return self.run(['disable', name] + list(args or []), timeout=timeout, check=True, data=NO_INPUT)
 
     # -- snap ------------------------------------------------------------------------------
 
@@ -779,6 +928,26 @@ def snap_held(listed, snapd_version, cli=None):
                 return True
         return None
     return False
+
+
+def snap_retry_wait(rc, attempt, retries, delay):
+    """Seconds to wait before repeating a snap command that exited ``rc``; None: do not repeat.
+
+    ``attempt`` counts the repeats already made. Only snapd's retryable errors (exit 10) pass.
+    """
+    if rc != SNAP_RETRYABLE_RC or attempt >= retries:
+        return None
+    return delay
+
+
+def snap_failure_message(shown, rc, text, repeats):
+    """What failed and, for snapd's retryable errors, why repeating did not help."""
+    msg = '%s failed (rc=%s): %s' % (shown, rc, text)
+    if rc == SNAP_RETRYABLE_RC:
+        msg += ('. snapd refused the change as conflicting %s time(s): it was still seeding or busy with '
+                'another change (see snap changes). Raise retries or retry_delay, or run again later'
+                % (repeats + 1))
+    return msg
 
 
 def plan_snap(listed, channel, hold, snapd_version, held):

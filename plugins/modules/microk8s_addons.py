@@ -28,8 +28,13 @@ description:
   - Validates the whole list before any change. Unknown addon names (the allowed ones are those
     C(microk8s status) lists on the node), arguments for an addon that takes none, an addon
     declared twice or both enabled and disabled, C(metallb) without an address range (it would
-    wait for input), and disabling C(helm)/C(helm3) on 1.25 or newer (built in) all fail with
-    a message naming the entry.
+    wait for input), options the installed C(gpu)/C(nvidia) addon does not have, disabling
+    C(hostpath-storage) without C(args=[destroy-storage]), and disabling C(helm)/C(helm3) on 1.25
+    or newer (built in) all fail with a message naming the entry.
+  - Reads the microk8s version from C(microk8s version), or from C(snap list microk8s) on
+    releases without that command (1.24).
+  - Addon commands get an empty standard input, so a script that prompts fails at once instead
+    of waiting until I(timeout).
   - Refuses to run on a worker-only node, which has no addons of its own.
 author:
   - sciplat.k8s contributors (@sciplat)
@@ -58,6 +63,15 @@ options:
             C(['10.64.140.43-10.64.140.49']) for C(metallb) or C(['--gpu-operator-driver', 'host'])
             for C(nvidia). A string is one argument.
           - Only for C(state=enabled). Leave out to accept whatever arguments the addon has.
+      - C(metallb) reads one argument only, so a list of ranges is joined with C(,) into one
+        (C([10.0.0.1-10.0.0.9, 10.0.1.0/24]) becomes C(10.0.0.1-10.0.0.9,10.0.1.0/24)); that
+        joined form is what is recorded and compared.
+      - C(nvidia) is the C(gpu) addon on microk8s 1.28 and older, whose options have no
+        C(--gpu-operator-) prefix; the module rewrites C(--gpu-operator-driver) to C(--driver)
+        and so on, and refuses options C(gpu) does not have (for example the network operator's).
+      - For C(state=disabled) only C(hostpath-storage) (or C(storage)) takes args, and it
+        requires C([destroy-storage]). Disabling it deletes the data of its volumes; microk8s
+        would ask on standard input otherwise and fail.
         type: raw
   wait_ready_timeout:
     description:
@@ -76,6 +90,15 @@ options:
         microk8s is not installed yet, which only happens in check mode on a fresh node.
       - Ignored once microk8s is installed.
     type: str
+  assume_launch_config:
+    description:
+      - The launch configuration the node will be installed with, for the same check-mode
+        prediction as I(assume_version). A fresh install enables C(dns) only through the launch
+        configuration bundled with microk8s (1.27+); a user launch configuration replaces it, so
+        then only the addons it lists are predicted enabled.
+      - Omit it, or give an empty mapping, when no launch configuration is written.
+      - Ignored once microk8s is installed.
+    type: dict
   state_file:
     description:
       - File recording the arguments each addon was enabled with by this module (JSON, mode
@@ -110,9 +133,16 @@ EXAMPLES = r'''
       - name: nvidia
         args: [--gpu-operator-driver, host]
       - name: metallb
-        args: 10.64.140.43-10.64.140.49
+        args: [10.64.140.43-10.64.140.49, 192.168.0.105-192.168.0.111]
       - name: dashboard
         state: disabled
+
+- name: Remove the hostpath provisioner and the data of its volumes
+  sciplat.k8s.microk8s_addons:
+    addons:
+      - name: hostpath-storage
+        state: disabled
+        args: [destroy-storage]
 '''
 
 RETURN = r'''
@@ -129,7 +159,7 @@ actions:
       description: Addon name used for the installed version.
       type: str
     args:
-      description: Arguments passed to C(microk8s enable).
+      description: Arguments passed to C(microk8s enable) or C(microk8s disable).
       type: list
       elements: str
     reason:
@@ -193,7 +223,7 @@ def current_addons(module, cli):
             module.fail_json(msg='microk8s is not installed on this node; install it first '
                                  '(sciplat.k8s.microk8s_snap or the sciplat.k8s.microk8s role)')
         version = module.params['assume_version']
-        return version, predicted_status_addons(version)
+        return version, predicted_status_addons(version, module.params['assume_launch_config'])
     if state == STATE_WORKER:
         module.fail_json(msg='this node is a worker-only member of a cluster and has no addons of its own; '
                              'run microk8s_addons on a control plane node', message=status['message'])
@@ -203,8 +233,7 @@ def current_addons(module, cli):
     if state != STATE_RUNNING:
         module.fail_json(msg='microk8s is not ready after %s seconds (wait_ready_timeout)'
                              % module.params['wait_ready_timeout'], message=status['message'])
-    version = cli.version()
-    return (version['version'] if version else None), status['addons']
+    return cli.installed_version(), status['addons']
 
 
 def main():
@@ -214,6 +243,7 @@ def main():
             wait_ready_timeout=dict(type='int', default=300),
             timeout=dict(type='int', default=600),
             assume_version=dict(type='str'),
+            assume_launch_config=dict(type='dict'),
             state_file=dict(type='path', default='/var/snap/microk8s/common/sciplat-addons.json'),
         ),
         supports_check_mode=True,
@@ -244,7 +274,7 @@ def main():
     for index, action in enumerate(actions):
         try:
             if action['action'] == 'disable':
-                cli.disable(action['name'])
+                cli.disable(action['name'], action['args'])
             else:
                 cli.enable(action['name'], action['args'])
         except Microk8sError as exc:

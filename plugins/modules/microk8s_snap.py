@@ -18,6 +18,9 @@ description:
     installed snap does not change its channel), and holds or releases automatic refreshes with
     C(snap refresh --hold|--unhold microk8s) so that a cluster never upgrades itself.
   - Reads the current state from C(snap list microk8s), C(snap info microk8s) and C(snap version).
+  - Before the first change it waits (at most I(timeout)) with C(snap wait system seed.loaded)
+    until snapd has seeded the system, as on a machine that has just booted for the first time
+    or just got snapd; snapd refuses every install until then.
   - Holding one snap needs snapd 2.58 or newer; the module fails before any change on an older
     snapd. snapd reports holds from 2.59 on; with snapd 2.58 the hold is applied on every run
     and reported as a change.
@@ -37,9 +40,22 @@ options:
     type: bool
   timeout:
     description:
-      - Upper limit in seconds for each snap command (an install downloads about 200 MB).
+      - Upper limit in seconds for each snap command (an install downloads about 200 MB), and
+        for the wait until snapd has seeded the system.
     type: int
     default: 900
+  retries:
+    description:
+      - How many times a snap command is repeated when snapd refuses it as conflicting (exit
+        code 10), for example C(snap "microk8s" has "auto-refresh" change in progress) or
+        C(too early for operation, device not yet seeded). Other failures are not repeated.
+    type: int
+    default: 6
+  retry_delay:
+    description:
+      - Seconds to wait before each repeat of I(retries).
+    type: int
+    default: 20
 attributes:
   check_mode:
     support: full
@@ -121,6 +137,8 @@ def main():
             channel=dict(type='str', required=True),
             hold=dict(type='bool'),
             timeout=dict(type='int', default=900),
+            retries=dict(type='int', default=6),
+            retry_delay=dict(type='int', default=20),
         ),
         supports_check_mode=True,
     )
@@ -130,6 +148,9 @@ def main():
         parse_channel(channel)
     except ValueError as exc:
         module.fail_json(msg='channel: %s' % exc)
+    for option in ('retries', 'retry_delay'):
+        if module.params[option] < 0:
+            module.fail_json(msg='%s is %s: use 0 or a positive number' % (option, module.params[option]))
 
     cli = Microk8sCli(module, timeout=module.params['timeout'])
     snap_present = bool(module.get_bin_path('snap'))
@@ -154,12 +175,15 @@ def main():
     if module.check_mode or not actions:
         module.exit_json(**result)
 
-    for action in actions:
+    try:
+        cli.wait_seeded(module.params['timeout'])
+    except Microk8sError as exc:
+        module.fail_json(actions_done=[], **exc.fail_kwargs())
+    for index, action in enumerate(actions):
         try:
-            cli.snap(action['argv'], check=True)
+            cli.snap_change(action['argv'], module.params['retries'], module.params['retry_delay'])
         except Microk8sError as exc:
-            done = actions[:actions.index(action)]
-            module.fail_json(actions_done=done, **exc.fail_kwargs())
+            module.fail_json(actions_done=actions[:index], **exc.fail_kwargs())
     try:
         listed = cli.snap_list()
         result['channel'] = listed['tracking'] if listed else None

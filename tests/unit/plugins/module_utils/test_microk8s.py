@@ -464,3 +464,134 @@ def test_runner_reports_missing_microk8s(tmp_path):
     assert cli.status()['state'] == 'not_installed'
     with pytest.raises(m.Microk8sError):
         cli.run(['version'])
+
+
+# --------------------------------------------------------------------------------------------
+# addon argument contracts (canonical/microk8s-core-addons scripts)
+# --------------------------------------------------------------------------------------------
+
+def enabled_metallb():
+    return m.apply_plan_to_available(fresh_addons(), [dict(action='enable', name='metallb', key='core/metallb')])
+
+
+def test_metallb_ranges_become_its_one_argument():
+    ranges = ['10.0.0.1-10.0.0.9', '10.0.1.0/24']
+    actions = m.plan_addons([entry('metallb', args=ranges)], '1.32.3', fresh_addons(), {})
+    assert [(a['action'], a['args']) for a in actions] == [('enable', ['10.0.0.1-10.0.0.9,10.0.1.0/24'])]
+    recorded = m.apply_plan_to_record({}, actions)
+    assert m.plan_addons([entry('metallb', args=ranges)], '1.32.3', enabled_metallb(), recorded) == []
+    # A record of separate words is what the script really got only the first range of.
+    redo = m.plan_addons([entry('metallb', args=ranges)], '1.32.3', enabled_metallb(),
+                         {'core/metallb': ranges})
+    assert [(a['action'], a['args']) for a in redo] == [('disable', []), ('enable', ['10.0.0.1-10.0.0.9,10.0.1.0/24'])]
+
+
+def test_nvidia_options_are_spelled_as_gpu_options_up_to_128():
+    assert m.addon_command_args('gpu', ['--gpu-operator-driver', 'host', '--gpu-operator-set=a=b'], '1.28.9') == [
+        '--driver', 'host', '--set=a=b']
+    assert m.addon_command_args('nvidia', ['--gpu-operator-driver', 'host'], '1.29') == ['--gpu-operator-driver', 'host']
+    actions = m.plan_addons([entry('nvidia', args=['--gpu-operator-driver', 'host'])], '1.28.9',
+                            [dict(name='gpu', repository='core', description='', version='', status='disabled')], {})
+    assert [(a['name'], a['args']) for a in actions] == [('gpu', ['--driver', 'host'])]
+
+
+def test_option_the_gpu_addon_lacks_is_refused_naming_the_entry():
+    errors = m.validate_addons([entry('dns'), entry('nvidia', args=['--network-operator'])], '1.28', None)
+    assert len(errors) == 1
+    assert errors[0].startswith("addons[1]: addon 'nvidia' on microk8s 1.28: option '--network-operator' does not "
+                                "exist for the gpu addon of microk8s 1.28 and older")
+    assert m.validate_addons([entry('nvidia', args=['--network-operator'])], '1.29', None) == []
+
+
+def test_disabling_hostpath_storage_must_confirm_destroying_its_data():
+    enabled = m.apply_plan_to_available(fresh_addons(), [dict(action='enable', name='hostpath-storage')])
+    for name in ('hostpath-storage', 'storage'):
+        errors = m.validate_addons([entry(name, 'disabled')], '1.32.3', enabled)
+        assert len(errors) == 1 and "disabling addon '%s' deletes the data of its volumes" % name in errors[0]
+        assert "args: ['destroy-storage']" in errors[0]
+        assert m.validate_addons([entry(name, 'disabled', ['yes'])], '1.32.3', enabled) == errors
+    confirmed = [entry('hostpath-storage', 'disabled', ['destroy-storage'])]
+    assert m.validate_addons(confirmed, '1.32.3', enabled) == []
+    actions = m.plan_addons(confirmed, '1.32.3', enabled, {})
+    assert [(a['action'], a['name'], a['args']) for a in actions] == [
+        ('disable', 'hostpath-storage', ['destroy-storage'])]
+
+
+def test_user_launch_config_replaces_the_bundled_one_that_enables_dns():
+    assert m.predicted_enabled_at_install('1.32', {}) == ['dns', 'helm', 'helm3']
+    user = {'version': '0.1.0', 'addons': [{'name': 'ingress'}, {'name': 'dashboard', 'disable': True}]}
+    assert m.predicted_enabled_at_install('1.32', user) == ['ingress', 'helm', 'helm3']
+    predicted = m.predicted_status_addons('1.32', user)
+    actions = m.plan_addons([entry('dns'), entry('ingress')], '1.32', predicted, {})
+    assert [(a['action'], a['name']) for a in actions] == [('enable', 'dns')]
+
+
+def test_version_from_the_snap_when_microk8s_has_no_version_command():
+    assert m.version_from_snap(dict(listed('1.24/stable'), version='v1.24.17')) == '1.24.17'
+    assert m.version_from_snap(dict(listed('1.24/stable'), version='-')) == '1.24'
+    assert m.version_from_snap(dict(listed('latest/edge'), version='-')) is None
+    assert m.version_from_snap(None) is None
+
+
+def test_addon_commands_get_their_args_and_an_empty_stdin(tmp_path):
+    body = 'echo "$@"\nwhile read -r line; do echo "read [$line]"; done\necho "end of input"\n'
+    cli = m.Microk8sCli(ProcessModule(), binary=script(tmp_path, body))
+    rc, out, err = cli.disable('hostpath-storage', ['destroy-storage'])
+    lines = out.splitlines()
+    assert lines[0] == 'disable hostpath-storage destroy-storage'
+    assert lines[-1] == 'end of input' and all(line == 'read []' for line in lines[1:-1])
+
+
+# --------------------------------------------------------------------------------------------
+# snapd's retryable errors
+# --------------------------------------------------------------------------------------------
+
+class SnapModule(ProcessModule):
+    def __init__(self, snap):
+        self.snap = snap
+
+    def get_bin_path(self, name):
+        return self.snap if name == 'snap' else ProcessModule.get_bin_path(self, name)
+
+
+def conflicting_snap(tmp_path, refusals, rc=10, text='snap "microk8s" has "auto-refresh" change in progress'):
+    """A snap that refuses `refusals` times with `text`, then succeeds; calls are counted."""
+    count = tmp_path / 'count'
+    count.write_text('0')
+    path = tmp_path / 'snap'
+    path.write_text('#!/bin/sh\nn=$(cat %s); echo $((n + 1)) > %s\n'
+                    'if [ "$n" -lt %d ]; then echo "error: %s" >&2; exit %d; fi\necho done\n'
+                    % (count, count, refusals, text.replace('"', '\\"'), rc))
+    path.chmod(0o755)
+    return m.Microk8sCli(SnapModule(str(path))), count
+
+
+@pytest.mark.parametrize('rc,retries,delay,expected', [
+    (10, 3, 7, 7), (10, 0, 7, None), (1, 3, 7, None), (64, 3, 7, None)])
+def test_only_snapds_retryable_exit_code_is_repeated(rc, retries, delay, expected):
+    assert m.snap_retry_wait(rc, 0, retries, delay) == expected
+
+
+def test_conflicting_change_is_repeated_until_snapd_accepts_it(tmp_path):
+    cli, count = conflicting_snap(tmp_path, 2)
+    waits = []
+    rc, out, err = cli.snap_change(['install', 'microk8s'], retries=3, delay=5, sleep=waits.append)
+    assert (rc, out.strip(), waits, count.read_text().strip()) == (0, 'done', [5, 5], '3')
+
+
+def test_spent_retries_fail_naming_snapds_error(tmp_path):
+    cli, count = conflicting_snap(tmp_path, 9, text='too early for operation, device not yet seeded or device '
+                                                    'model not acknowledged')
+    with pytest.raises(m.Microk8sError) as info:
+        cli.snap_change(['install', 'microk8s'], retries=2, delay=0, sleep=lambda seconds: None)
+    assert info.value.rc == 10 and count.read_text().strip() == '3'
+    assert info.value.msg.startswith('snap install microk8s failed (rc=10): error: too early for operation, '
+                                     'device not yet seeded')
+    assert 'refused the change as conflicting 3 time(s)' in info.value.msg
+
+
+def test_other_snap_failures_are_not_repeated(tmp_path):
+    cli, count = conflicting_snap(tmp_path, 9, rc=1, text='snap "microk8s" not found')
+    with pytest.raises(m.Microk8sError) as info:
+        cli.snap_change(['install', 'microk8s'], retries=5, delay=0, sleep=lambda seconds: None)
+    assert count.read_text().strip() == '1' and 'conflicting' not in info.value.msg

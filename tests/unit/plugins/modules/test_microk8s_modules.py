@@ -37,6 +37,9 @@ if state.get('worker'):
     print('Please use the control plane node.')
     sys.exit(0)
 if args[0] == 'version':
+    if state['version'].startswith('1.24.'):
+        print("'version' is not a valid MicroK8s subcommand.")
+        sys.exit(1)
     print('MicroK8s v%s revision 7964' % state['version'])
     sys.exit(0)
 if state.get('stopped'):
@@ -84,6 +87,11 @@ args = sys.argv[1:]
 state.setdefault('snap_calls', []).append(args)
 json.dump(state, open(path, 'w'))
 snap = state.get('snap')
+if args[0] in ('install', 'refresh') and state.get('conflicts'):
+    state['conflicts'] -= 1
+    json.dump(state, open(path, 'w'))
+    sys.stderr.write('error: snap "microk8s" has "auto-refresh" change in progress\n')
+    sys.exit(10)
 if args[0] == 'version':
     print('snap    %s\nsnapd   %s\nseries  16' % (state['snapd'], state['snapd']))
 elif args[:2] == ['list', 'microk8s']:
@@ -92,7 +100,7 @@ elif args[:2] == ['list', 'microk8s']:
         sys.exit(1)
     notes = 'classic,held' if snap['held'] else 'classic'
     print('Name      Version  Rev   Tracking     Publisher   Notes')
-    print('microk8s  v1.32.3  7964  %s  canonical**  %s' % (snap['tracking'], notes))
+    print('microk8s  v%s  7964  %s  canonical**  %s' % (state['version'], snap['tracking'], notes))
 elif args[:2] == ['info', 'microk8s']:
     print('name:      microk8s')
 elif args[0] == 'install':
@@ -348,3 +356,44 @@ def test_snap_bad_channel_and_old_snapd_fail_before_any_change(node, capsys):
     code, result = run(capsys, microk8s_snap, channel='1.33/stable', hold=True)
     assert code == 1 and 'snapd >= 2.58' in result['msg'] and '2.57.6' in result['msg']
     assert not [call for call in node.state['snap_calls'] if call[0] in ('install', 'refresh')]
+
+
+def test_snap_waits_for_seeding_and_repeats_conflicting_changes(node, capsys):
+    node.set(**dict(FRESH_132, snap=None, conflicts=2))
+    code, result = run(capsys, microk8s_snap, channel='1.32/stable', hold=True, retry_delay=0)
+    assert code == 0 and result['changed'] is True, result
+    calls = node.state['snap_calls']
+    changing = [call for call in calls if call[0] in ('wait', 'install', 'refresh')]
+    assert changing[0] == ['wait', 'system', 'seed.loaded']
+    assert [call[0] for call in changing[1:]] == ['install'] * 3 + ['refresh']
+
+
+def test_snap_fails_naming_the_conflict_once_retries_are_spent(node, capsys):
+    node.set(**dict(FRESH_132, snap=None, conflicts=5))
+    code, result = run(capsys, microk8s_snap, channel='1.32/stable', hold=True, retries=1, retry_delay=0)
+    assert code == 1 and result['rc'] == 10 and result['actions_done'] == []
+    assert 'has "auto-refresh" change in progress' in result['msg'] and 'retries' in result['msg']
+    assert len([call for call in node.state['snap_calls'] if call[0] == 'install']) == 2
+
+
+def test_addons_on_124_read_the_version_from_the_snap(node, capsys):
+    addons = dict(FRESH_132['addons'], gpu='disabled', storage='disabled')
+    del addons['nvidia']
+    node.set(**dict(FRESH_132, version='1.24.17', addons=addons))
+    code, result = run(capsys, microk8s_addons, addons=[dict(name='nvidia', args=['--gpu-operator-driver', 'host'])],
+                       state_file=node.record)
+    assert code == 0, result
+    assert result['version'] == '1.24.17'
+    assert node.changing_calls() == [['enable', 'gpu', '--driver', 'host']]
+
+
+def test_addons_disable_hostpath_storage_with_destroy_storage(node, capsys):
+    node.set(**dict(FRESH_132, addons=dict(FRESH_132['addons'], **{'hostpath-storage': 'enabled'})))
+    code, result = run(capsys, microk8s_addons, addons=[dict(name='hostpath-storage', state='disabled')],
+                       state_file=node.record)
+    assert code == 1 and "args: ['destroy-storage'] to confirm" in result['msg']
+    assert node.changing_calls() == []
+    code, result = run(capsys, microk8s_addons, state_file=node.record,
+                       addons=[dict(name='hostpath-storage', state='disabled', args=['destroy-storage'])])
+    assert code == 0 and result['changed'] is True
+    assert node.changing_calls() == [['disable', 'hostpath-storage', 'destroy-storage']]
