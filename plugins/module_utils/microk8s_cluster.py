@@ -42,11 +42,22 @@ WRONG_ROLE = 'wrong_role'
 OTHER_CLUSTER = 'other_cluster'
 NOT_RUNNING = 'not_running'
 NOT_INSTALLED = 'not_installed'
+DATASTORE_UNAVAILABLE = 'datastore_unavailable'
 
 _LOOPBACK_PREFIXES = ('127.', '::1', 'localhost')
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
 # "Connection failed. <message> (<HTTP status>)." is how microk8s join reports an agent's refusal.
 _AGENT_ERROR = re.compile(r'Connection failed\.\s*(?P<message>.*?)\s*\((?P<status>\d{3})\)\.?\s*$', re.S | re.M)
+# join.py:158-159 connects to the agent without a timeout and catches only HTTPException and
+# SSLError (:182-187): an OSError from connect() ends the script with a Python traceback (exit 1)
+# whose last line is, e.g., "TimeoutError: [Errno 110] Connection timed out" after the kernel's SYN
+# retries, "OSError: [Errno 113] No route to host" or "ConnectionRefusedError: [Errno 111] ...".
+_OS_ERROR_LINE = re.compile(r'^(?P<type>\w+(?:\.\w+)*): \[Errno (?P<errno>\d+)\] (?P<text>.*?)\s*$', re.M)
+# ENETUNREACH, ECONNRESET, ETIMEDOUT, ECONNREFUSED, EHOSTDOWN, EHOSTUNREACH: the agent was not
+# reached at this address, so the token was not checked and another address may work.
+CONNECT_ERRNOS = (101, 104, 110, 111, 112, 113)
+# "Invalid connection" is printed before anything is contacted (join.py:976-980).
+_INVALID_CONNECTION = 'invalid connection'
 
 
 class ClusterError(Exception):
@@ -131,18 +142,26 @@ def is_ip_literal(value):
     return False
 
 
-def order_join_urls(urls, address=None):
-    """Join URLs in the order to try them: those on ``address`` only when it is given, else as printed.
+def is_ipv6(address):
+    return ':' in str(address)
 
-    add-node prints one URL per IP address of the control plane; the joining node may reach only
-    some of them, so the join tries the next one when the agent cannot be reached.
+
+def order_join_urls(urls, address=None):
+    """Join URLs in the order to try them: those on ``address`` only when it is given, else as printed,
+    IPv4 addresses before IPv6 ones.
+
+    add-node prints one URL per address of ``hostname -I`` in that order (add_token.py:102-107,
+    actions/common/utils.sh:569-589): bridges and IPv6 addresses included, the default-route address
+    not necessarily first. The joining node may reach only some of them, so the join tries the next
+    one when the agent cannot be reached. microk8s 1.29+ refuses IPv6 join URLs (the endpoint must
+    split into exactly two parts at ":", common/cluster/utils.py:573-577), so they come last.
     """
     parsed = [(url, parse_join_url(url)) for url in urls]
     if address:
         parsed = [(url, info) for url, info in parsed if info['address'] == address]
         if not parsed:
             raise ClusterError('none of the join URLs uses the address %s given as join_address' % address)
-    return [url for url, dummy in parsed]
+    return [url for url, info in sorted(parsed, key=lambda entry: is_ipv6(entry[1]['address']))]
 
 
 def join_args(url, role):
@@ -180,16 +199,38 @@ def cluster_hosts(cluster_nodes, join_urls=None):
     return set(host for host in hosts if host and not host.startswith(_LOOPBACK_PREFIXES))
 
 
-def decide_membership(role, installed, worker_lock, running, ha_nodes, cluster):
+def datastore_unavailable(ha):
+    """Whether ``microk8s status`` says dqlite is on (``enabled: True``) but lists none of its nodes.
+
+    A healthy dqlite node always lists at least itself. ``get_dqlite_info`` returns an empty list
+    when its ``.cluster`` query failed ten times (scripts/wrappers/common/utils.py:105-128): lost
+    quorum, a two-voter cluster with one voter down, an overloaded disk. Nothing can be concluded
+    about membership then. ``ha`` is the ``high_availability`` summary of ``parse_status``.
+    """
+    return bool(ha) and ha.get('dqlite') is True and not ha.get('nodes')
+
+
+DATASTORE_UNAVAILABLE_MSG = (
+    'the datastore is unavailable: microk8s status says high availability is enabled but lists no datastore '
+    'node, which happens when its dqlite query fails (lost quorum, a control plane down in a two-voter '
+    'cluster, an overloaded disk). Nothing was changed. Check that the other control planes run (microk8s '
+    'status on each), the k8s-dqlite service on this node (journalctl -u snap.microk8s.daemon-k8s-dqlite) and '
+    'microk8s inspect, then rerun')
+
+
+def decide_membership(role, installed, worker_lock, running, ha_nodes, cluster, unreadable=False):
     """Where a node stands relative to the cluster it should belong to in ``role``.
 
     ``ha_nodes`` is the node's own ``high-availability.nodes`` list; ``cluster`` the IPs of
-    :func:`cluster_hosts`. A single dqlite node is a cluster of its own (a fresh install): it needs
-    a join. A node whose dqlite cluster has an address in ``cluster`` is one of its control planes.
-    Workers are not in dqlite: their ``clustered.lock`` is what makes them members.
+    :func:`cluster_hosts`; ``unreadable`` is :func:`datastore_unavailable` of the status. A
+    single dqlite node is a cluster of its own (a fresh install): it needs a join. A node whose
+    dqlite cluster has an address in ``cluster`` is one of its control planes. Workers are not in
+    dqlite: their ``clustered.lock`` is what makes them members. A datastore that could not be read
+    says nothing about membership: joining then could make a member join again, be refused as
+    "already known to dqlite" and spend the token.
 
     Returns ``(state, message)`` with state one of MEMBER, NEEDS_JOIN, WRONG_ROLE, OTHER_CLUSTER,
-    NOT_RUNNING, NOT_INSTALLED.
+    NOT_RUNNING, NOT_INSTALLED, DATASTORE_UNAVAILABLE.
     """
     if not installed:
         return NOT_INSTALLED, 'microk8s is not installed on this node'
@@ -200,6 +241,8 @@ def decide_membership(role, installed, worker_lock, running, ha_nodes, cluster):
                             'remove it (microk8s_cluster_state: absent), then add it again as a control plane')
     if not running:
         return NOT_RUNNING, 'microk8s is not running on this node: start it (microk8s start) and rerun'
+    if unreadable:
+        return DATASTORE_UNAVAILABLE, DATASTORE_UNAVAILABLE_MSG
     own = [str(node.get('address')) for node in ha_nodes or []]
     if len(own) < 2:
         return NEEDS_JOIN, 'not part of a cluster: would join as %s' % role.replace('_', ' ')
@@ -222,12 +265,22 @@ def is_clustered(worker_lock, ha_nodes):
 # Failures of microk8s commands
 
 
-def classify_join_failure(rc, output, timed_out_after=None):
+def connect_error(output):
+    """``(errno, text)`` of the traceback that ends a ``microk8s join`` which could not connect, or None."""
+    found = list(_OS_ERROR_LINE.finditer(output or ''))
+    if not found:
+        return None
+    last = found[-1]
+    return int(last.group('errno')), '%s: [Errno %s] %s' % (last.group('type'), last.group('errno'), last.group('text'))
+
+
+def classify_join_failure(rc, output, timed_out_after=None, ipv6=False):
     """Explain a failed ``microk8s join``.
 
     Returns ``dict(reason=..., msg=..., retry_token=bool, next_url=bool)``: ``retry_token`` when a
     fresh token can make the join succeed, ``next_url`` when the agent was not reached on this
     address (the token was not checked, so another address of the control plane may work).
+    ``ipv6`` tells that the URL's address is an IPv6 one.
     """
     text = (output or '').strip()
     last = text.splitlines()[-1] if text else ''
@@ -247,9 +300,15 @@ def classify_join_failure(rc, output, timed_out_after=None):
             return result('node_known', 'the cluster still knows this node from an earlier membership (%s): run '
                                         '"microk8s remove-node <this node\'s address> --force" on a control plane, '
                                         'then rerun' % message)
-        if status == 500:
+        # The agent answers 500 for a token it does not hold ("invalid token", CA pkg/api/v2/join.go:102-104)
+        # and for its own failures (dqlite, CA or kubelet files, join.go:137-246): only the first is the token's.
+        if status == 500 and message.lower().startswith('invalid token'):
             return result('token_invalid', 'the cluster refused the join token as invalid, expired or already spent '
                                            '(%s)' % message, retry_token=True)
+        if status == 500:
+            return result('agent_error', 'the cluster agent of the control plane failed while handling the join (%s): '
+                                         'check it there (journalctl -u snap.microk8s.daemon-cluster-agent, microk8s '
+                                         'status), then rerun' % message)
         if status == 501:
             return result('not_ha_capable', 'the control plane cannot take this node: it does not run dqlite '
                                             '(HA disabled) (%s)' % message)
@@ -267,16 +326,55 @@ def classify_join_failure(rc, output, timed_out_after=None):
         return result('fingerprint', 'the control plane\'s certificate does not match the join URL\'s fingerprint '
                                      '(%s)' % last, retry_token=True)
     if rc == 5:
+        # join.py:182-184, an HTTPException while connecting
         return result('unreachable', 'could not connect to the cluster agent (%s)' % last, next_url=True)
     if rc == 1:
         lowered = text.lower()
-        if 'connection refused' in lowered or 'ensure the master node is reachable' in lowered:
-            return result('unreachable', 'the cluster agent refused the connection (%s)' % last, next_url=True)
+        error = connect_error(text)
+        if error and error[0] in CONNECT_ERRNOS:
+            return result('unreachable', 'could not connect to the cluster agent (%s)' % error[1], next_url=True)
+        if 'ensure the master node is reachable' in lowered:
+            # join.py:110-112, the connection broke during the request
+            return result('unreachable', 'the cluster agent did not answer the join request (%s)' % last,
+                          next_url=True)
         if 'enough ram' in lowered or 'low-memory' in lowered or 'low memory' in lowered:
             return result('low_memory', 'this node has too little memory to run a control plane: make it a worker')
-        if 'invalid connection' in lowered or 'invalid token' in lowered or 'fingerprint' in lowered:
+        if _INVALID_CONNECTION in lowered and ipv6:
+            return result('ipv6_refused', 'microk8s refused the IPv6 join URL (%s): microk8s 1.29 and later accept only '
+                                          'IPv4 addresses in join URLs' % last, next_url=True)
+        if _INVALID_CONNECTION in lowered or 'invalid token' in lowered or 'fingerprint' in lowered:
             return result('bad_url', 'microk8s refused the join URL (%s)' % last)
     return result('failed', 'microk8s join failed with exit code %s: %s' % (rc, text[-500:]))
+
+
+def join_failure_message(attempts, failure):
+    """The failure message of a join that tried ``attempts`` (dicts of address, reason, detail) and ended
+    with ``failure`` (:func:`classify_join_failure`), naming every address tried and why it failed."""
+    tried = '; '.join('%s: %s' % (attempt['address'], attempt.get('detail') or attempt['reason'])
+                      for attempt in attempts)
+    if failure['next_url']:
+        return 'no join URL reached the cluster agent (%s). Make one of the control plane\'s addresses reachable ' \
+               'from this node (port %d), or pick the right one with join_address' % (tried, CLUSTER_AGENT_PORT)
+    if len(attempts) > 1:
+        return '%s (addresses tried: %s)' % (failure['msg'], tried)
+    return failure['msg']
+
+
+def reach_agent(address, port, timeout):
+    """None when a TCP connection to the cluster agent at ``address``:``port`` opens within ``timeout``
+    seconds, else why not.
+
+    microk8s join has no connect timeout (join.py:158-159): an address whose packets are dropped costs
+    the kernel's SYN retries (about 127 s) before the traceback. Trying the connection first bounds that.
+    """
+    try:
+        sock = socket.create_connection((address, port), timeout=timeout)
+    except socket.timeout:
+        return 'no TCP connection to port %d within %s s' % (port, timeout)
+    except (OSError, socket.error) as exc:
+        return 'no TCP connection to port %d: %s' % (port, exc)
+    sock.close()
+    return None
 
 
 def classify_leave_failure(rc, output):
@@ -292,15 +390,71 @@ def classify_leave_failure(rc, output):
     return ('failed', 'microk8s leave failed with exit code %s: %s' % (rc, text[-500:]))
 
 
-def classify_remove_failure(rc, output, node):
-    """``(reason, message)`` for a failed ``remove-node``; reason ``absent`` means there was nothing to remove."""
+def find_node(nodes_json, node):
+    """``(name, InternalIP)`` of the Node called ``node`` or with InternalIP ``node`` in the JSON of
+    ``kubectl get nodes -o json``; None when the API server has no such Node."""
+    try:
+        items = json.loads(nodes_json).get('items') or []
+    except (ValueError, AttributeError):
+        raise ClusterError('kubectl get nodes -o json did not print a node list: %s' % (nodes_json or '')[:300])
+    for item in items:
+        name = (item.get('metadata') or {}).get('name')
+        internal = [entry.get('address') for entry in (item.get('status') or {}).get('addresses') or []
+                    if entry.get('type') == 'InternalIP']
+        if node == name or node in internal:
+            return name, internal[0] if internal else None
+    return None
+
+
+def remove_node_args(node, force, internal_ip=None, address=None):
+    """``microk8s remove-node`` arguments. With ``force``, the departed node's IP is passed when known:
+    when Kubernetes has no Node of that name (any more), remove-node matches its argument against the
+    datastore's addresses as an IP prefix (remove_node.py:83-94), so a name never removes the datastore
+    entry of a dead control plane."""
+    if not force:
+        return ['remove-node', node]
+    return ['remove-node', internal_ip or address or node, '--force']
+
+
+# remove-node prints "Node X does not exist in Kubernetes." for ANY failure of its kubectl or dqlite
+# queries (remove_node.py:51-94: one try, except CalledProcessError): an API server that does not
+# answer while dqlite elects a leader, a stopped node. Only the API server can say that a Node is gone.
+NODE_FOUND = 'found'
+NODE_GONE = 'gone'
+NODE_UNKNOWN = 'unknown'
+
+
+def decide_removal(rc, output, node, lookup, lookup_error=None):
+    """What a ``remove-node`` run means, given what the API server said afterwards.
+
+    ``lookup`` is NODE_FOUND, NODE_GONE or NODE_UNKNOWN (the API server did not answer:
+    ``lookup_error``). Returns ``(outcome, message)``; outcome ``removed`` (a change), ``absent``
+    (nothing to remove), ``retry`` (the removal may succeed once the API server and the datastore
+    answer), ``still_in_dqlite`` or ``failed``.
+    """
     text = (output or '').strip()
-    if 'does not exist in kubernetes' in text.lower() or re.search(r'Node \S+ does not exist', text):
-        return ('absent', 'node %s is not in the cluster' % node)
+    unknown = 'the API server did not answer the check whether node %s still exists (%s)' % (node, lookup_error)
+    if rc == 0:
+        return 'removed', 'removed node %s from the cluster' % node
     if 'Removal failed' in text:
         return ('still_in_dqlite', 'node %s is still registered with dqlite: let it leave first (microk8s leave on '
                                    'the node), or pass force when the machine is gone for good' % node)
-    return ('failed', 'microk8s remove-node %s failed with exit code %s: %s' % (node, rc, text[-500:]))
+    if 'Removing node entry found in dqlite' in text:
+        # remove_node.py:89-94: the datastore entry went, the exit code is 1 all the same
+        if lookup == NODE_GONE:
+            return 'removed', 'removed the datastore entry of node %s (Kubernetes had no Node of it)' % node
+        return 'retry', ('removed the datastore entry of node %s but its Node is still there' % node
+                         if lookup == NODE_FOUND else unknown)
+    if re.search(r'Node \S+ does not exist', text):
+        if lookup == NODE_GONE:
+            return 'absent', 'node %s is not in the cluster' % node
+        if lookup == NODE_FOUND:
+            return 'retry', ('microk8s remove-node said node %s does not exist, but the API server still lists it: '
+                             'remove-node prints that for any failure of its kubectl or dqlite query (API server or '
+                             'datastore not answering, for example while dqlite elects a leader after a control '
+                             'plane left, or microk8s stopped on this node)' % node)
+        return 'retry', unknown
+    return 'failed', 'microk8s remove-node %s failed with exit code %s: %s' % (node, rc, text[-500:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,6 +472,7 @@ def membership_facts(cli, ready_timeout=None):
         running=bool(status and status.get('running')),
         worker=worker_lock,
         clustered=is_clustered(worker_lock, ha.get('nodes')),
+        datastore_unavailable=bool(status and status.get('running')) and datastore_unavailable(ha),
         high_availability=ha,
         # microk8s registers the Kubernetes Node under this name (socket.gethostname().lower()).
         node_name=socket.gethostname().lower(),
@@ -379,15 +534,23 @@ def _membership(cli, params, join_urls=None):
     facts = membership_facts(cli, params['ready_timeout'])
     cluster = cluster_hosts(params['cluster_nodes'], join_urls)
     state, message = decide_membership(params['role'], facts['installed'], facts['worker'], facts['running'],
-                                       facts['high_availability']['nodes'], cluster)
+                                       facts['high_availability']['nodes'], cluster, facts['datastore_unavailable'])
     return facts, state, message
 
 
 def _wait_member(cli, params, join_urls):
-    """After a successful join: poll until the node reports itself a member (dqlite settles in seconds)."""
+    """After a successful join: poll until the node reports itself a member (dqlite settles in seconds).
+
+    While its services restart after a join, ``microk8s status`` may time out (its dqlite query alone
+    retries for up to ~90 s, common/utils.py:96-138) or print something unrecognised: those count as
+    "not yet". Returns ``(facts, state, message)``; facts is None when the status never parsed.
+    """
     deadline = time.time() + params['ready_timeout']
     while True:
-        facts, state, message = _membership(cli, params, join_urls)
+        try:
+            facts, state, message = _membership(cli, params, join_urls)
+        except Microk8sError as exc:
+            facts, state, message = None, 'status_unreadable', exc.msg
         if state == MEMBER or time.time() >= deadline:
             return facts, state, message
         time.sleep(3)
@@ -398,6 +561,9 @@ def run_join(module):
     role = params['role']
     cli = Microk8sCli(module)
     result = dict(changed=False, role=role, attempts=[])
+    if params['connect_timeout'] < 1:
+        _fail(module, 'connect_timeout must be at least 1 second, got %s' % params['connect_timeout'],
+              reason='bad_option', retry_token=False, **result)
     try:
         facts, state, message = _membership(cli, params)
     except Microk8sError as exc:
@@ -405,7 +571,8 @@ def run_join(module):
     result.update(membership=state, node_name=facts['node_name'])
     if state == MEMBER:
         module.exit_json(msg=message, **result)
-    if state in (WRONG_ROLE, OTHER_CLUSTER, NOT_RUNNING) or (state == NOT_INSTALLED and not module.check_mode):
+    if state in (WRONG_ROLE, OTHER_CLUSTER, NOT_RUNNING, DATASTORE_UNAVAILABLE) or \
+            (state == NOT_INSTALLED and not module.check_mode):
         _fail(module, message, reason=state, retry_token=False, **result)
     if module.check_mode:
         result['changed'] = True
@@ -421,7 +588,13 @@ def run_join(module):
         _fail(module, exc.msg, reason='bad_url', retry_token=False, **result)
     failure = None
     for url in urls:
-        address = parse_join_url(url)['address']
+        target = parse_join_url(url)
+        address = target['address']
+        unreachable = reach_agent(address, target['port'], params['connect_timeout'])
+        if unreachable:
+            failure = dict(reason='unreachable', msg=unreachable, retry_token=False, next_url=True)
+            result['attempts'].append(dict(address=address, reason='unreachable', detail=unreachable))
+            continue
         try:
             rc, out, err = cli.run(join_args(url, role), timeout=params['timeout'])
             timed_out = None
@@ -430,19 +603,33 @@ def run_join(module):
             timed_out = params['timeout'] if exc.rc in TIMEOUT_RCS else None
         if rc == 0 and not timed_out:
             result['attempts'].append(dict(address=address, reason='joined'))
-            facts, state, message = _wait_member(cli, params, params['join_urls'])
-            result.update(changed=True, membership=state, stdout=out)
-            if state != MEMBER:
-                _fail(module, 'microk8s join succeeded but the node does not report itself a member within %s s: %s'
-                      % (params['ready_timeout'], message), reason='not_member_after_join', retry_token=False,
-                      **result)
-            module.exit_json(msg='joined the cluster as %s through %s' % (role.replace('_', ' '), address),
-                             high_availability=facts['high_availability'], **result)
-        failure = classify_join_failure(rc, out + err, timed_out)
-        result['attempts'].append(dict(address=address, reason=failure['reason'], rc=rc))
+            _after_join(module, cli, result, address, out)
+        failure = classify_join_failure(rc, out + err, timed_out, is_ipv6(address))
+        result['attempts'].append(dict(address=address, reason=failure['reason'], rc=rc, detail=failure['msg']))
         if not failure['next_url']:
             break
-    _fail(module, failure['msg'], reason=failure['reason'], retry_token=failure['retry_token'], **result)
+    _fail(module, join_failure_message(result['attempts'], failure), reason=failure['reason'],
+          retry_token=failure['retry_token'], **result)
+
+
+def _after_join(module, cli, result, address, out):
+    """Report a join that microk8s said succeeded, once the node says it is a member.
+
+    The module fails (changed=true, the node has joined) rather than warns when the node does not
+    report itself a member in time: what follows a join (Node labels, addons, the next node's join)
+    needs a member that answers, and a rerun finds the node a member and goes on unchanged.
+    """
+    params = module.params
+    role = params['role']
+    facts, state, message = _wait_member(cli, params, params['join_urls'])
+    result.update(changed=True, membership=state, stdout=out)
+    if state != MEMBER:
+        _fail(module, 'microk8s join through %s succeeded, so this node has joined, but it did not report itself a '
+                      'member within %s s (%s): check microk8s status on it, then rerun'
+              % (address, params['ready_timeout'], message), reason='not_member_after_join', retry_token=False,
+              **result)
+    module.exit_json(msg='joined the cluster as %s through %s' % (role.replace('_', ' '), address),
+                     high_availability=facts['high_availability'], **result)
 
 
 def _leave(module, cli):
@@ -456,6 +643,10 @@ def _leave(module, cli):
         module.exit_json(msg='microk8s is not installed: not in a cluster', **result)
     if not facts['worker'] and not facts['running']:
         _fail(module, 'microk8s is not running on this node: start it (microk8s start) to let it leave', **result)
+    if facts['datastore_unavailable']:
+        # An empty datastore view would otherwise read as "not in a cluster" and skip the leave.
+        result['clustered'] = None
+        _fail(module, DATASTORE_UNAVAILABLE_MSG, reason=DATASTORE_UNAVAILABLE, **result)
     if not facts['clustered']:
         module.exit_json(msg='not in a cluster', **result)
     if module.check_mode:
@@ -470,22 +661,52 @@ def _leave(module, cli):
     module.exit_json(**dict(result, changed=True, msg='left the cluster', stdout=out))
 
 
+def _lookup_node(cli, node):
+    """``(NODE_FOUND|NODE_GONE|NODE_UNKNOWN, (name, InternalIP) or the error)`` from the API server."""
+    try:
+        rc, out, err = cli.run(['kubectl', 'get', 'nodes', '-o', 'json'], timeout=60)
+        if rc != 0:
+            return NODE_UNKNOWN, (err or out).strip()[-300:]
+        found = find_node(out, node)
+    except (Microk8sError, ClusterError) as exc:
+        return NODE_UNKNOWN, exc.msg
+    return (NODE_FOUND, found) if found else (NODE_GONE, None)
+
+
 def _remove(module, cli):
     params = module.params
     node = params['node']
     if module.check_mode:
         module.exit_json(changed=True, node=node, msg='would remove node %s from the cluster' % node)
-    args = ['remove-node', node] + (['--force'] if params['force'] else [])
-    try:
-        rc, out, err = cli.run(args, timeout=params['timeout'])
-    except Microk8sError as exc:
-        module.fail_json(**exc.fail_kwargs())
-    if rc == 0:
-        module.exit_json(changed=True, node=node, msg='removed node %s from the cluster' % node, stdout=out)
-    reason, msg = classify_remove_failure(rc, out + err, node)
-    if reason == 'absent':
-        module.exit_json(changed=False, node=node, msg=msg)
-    _fail(module, msg, node=node, reason=reason, rc=rc, stdout=out, stderr=err)
+    deadline = time.time() + params['ready_timeout']
+    runs = 0
+    while True:
+        internal_ip = None
+        if params['force']:
+            lookup, found = _lookup_node(cli, node)
+            internal_ip = found[1] if lookup == NODE_FOUND else None
+            if lookup == NODE_GONE and not params['address'] and not is_ip_literal(node) and not runs:
+                module.warn('Kubernetes has no Node %s, so remove-node --force cannot find its datastore entry by '
+                            'name: pass its IP address as address to remove that entry too' % node)
+        try:
+            rc, out, err = cli.run(remove_node_args(node, params['force'], internal_ip, params['address']),
+                                   timeout=params['timeout'])
+        except Microk8sError as exc:
+            module.fail_json(**exc.fail_kwargs())
+        runs += 1
+        lookup, found = _lookup_node(cli, node) if rc != 0 else (NODE_GONE, None)
+        outcome, msg = decide_removal(rc, out + err, node, lookup, found if lookup == NODE_UNKNOWN else None)
+        if outcome != 'retry' or time.time() >= deadline:
+            break
+        # The API server and dqlite answer again once a leader is elected (seconds).
+        time.sleep(5)
+    result = dict(node=node, runs=runs, stdout=out)
+    if outcome in ('removed', 'absent'):
+        module.exit_json(changed=outcome == 'removed', msg=msg, **result)
+    if outcome == 'retry':
+        msg = '%s; still so after %s s (ready_timeout)' % (msg, params['ready_timeout'])
+        outcome = 'not_confirmed'
+    _fail(module, msg, reason=outcome, rc=rc, stderr=err, **result)
 
 
 def run_leave(module):

@@ -19,11 +19,25 @@ description:
   - A control plane is a member when its datastore nodes (C(high-availability.nodes) of
     C(microk8s status --format yaml)) include an address of the cluster, that is an address of
     O(cluster_nodes) or of the join URLs. A node whose datastore holds only itself needs a join.
+  - A status that says high availability is enabled but lists no datastore node means microk8s
+    could not query dqlite (lost quorum, a voter down in a two-voter cluster, an overloaded disk).
+    The module then fails with RV(reason) C(datastore_unavailable) and changes nothing, also in
+    check mode, instead of joining a node that may already be a member.
   - A member reports C(changed=false). A node that is a member in the other role, or a control plane
     of another cluster, makes the module fail with the way out; it never leaves a cluster by itself.
   - Otherwise runs C(microk8s join <url>), with C(--worker) for a worker (never C(--controlplane),
     which is broken upstream), trying the URLs in turn while the cluster agent cannot be reached,
     then checks that the node reports itself a member.
+  - The URLs are tried in the order C(microk8s add-node) printed them (the order of C(hostname -I)
+    on the control plane, which may start with a bridge or another unreachable address), IPv4
+    addresses first. Before each C(microk8s join) the module opens a TCP connection to the cluster
+    agent within O(connect_timeout); an address that does not answer is skipped. microk8s join
+    itself has no connect timeout and fails only after the kernel gives up (about two minutes),
+    with a Python traceback (C(TimeoutError), C(No route to host), C(Network is unreachable),
+    C(Connection refused)); such a failure also moves on to the next URL.
+  - microk8s 1.29 and later refuse IPv6 join URLs (C(Invalid connection)); such a refusal moves on
+    to the next URL too (RV(reason) C(ipv6_refused) when no URL is left).
+  - When no URL works, C(msg) names every address tried and why it failed.
   - Each documented failure of C(microk8s join) is explained in C(msg) and classified in
     RV(reason); RV(retry_token) tells whether a fresh token can make the join succeed (spent,
     expired or invalid token, changed certificate), which the C(sciplat.k8s.microk8s_cluster) role
@@ -64,6 +78,15 @@ options:
       - Seconds one C(microk8s join) may take before it counts as failed; microk8s itself has no timeout.
     type: int
     default: 300
+  connect_timeout:
+    description:
+      - Seconds to wait for a TCP connection to the cluster agent (port 25000) at a join URL's
+        address before running C(microk8s join) there. An address that does not answer in time is
+        skipped and the next URL tried, so an unreachable address costs this long instead of the
+        kernel's connect timeout.
+      - At least 1.
+    type: int
+    default: 10
   ready_timeout:
     description:
       - Seconds to wait for microk8s to be ready before reading its status, and for the node to report
@@ -104,8 +127,11 @@ EXAMPLES = r'''
 RETURN = r'''
 membership:
   description:
-    - C(member), C(needs_join) (check mode), C(wrong_role), C(other_cluster), C(not_running) or
-      C(not_installed) (check mode on a node where microk8s is still to be installed).
+    - C(member), C(needs_join) (check mode), C(wrong_role), C(other_cluster), C(not_running),
+      C(datastore_unavailable) or C(not_installed) (check mode on a node where microk8s is still to
+      be installed).
+    - After a join that succeeded, C(status_unreadable) when C(microk8s status) timed out or printed
+      something unrecognised until O(ready_timeout).
   returned: always
   type: str
   sample: member
@@ -120,17 +146,22 @@ node_name:
   type: str
   sample: worker1
 attempts:
-  description: The joins that ran, one per address tried, without the token.
+  description:
+    - One entry per address tried, without the token, with C(address), C(reason), C(detail) (why
+      it failed) and C(rc) when C(microk8s join) ran.
   returned: always
   type: list
   elements: dict
-  sample: [{"address": "10.0.0.10", "reason": "token_invalid", "rc": 6}]
+  sample: [{"address": "172.17.0.1", "reason": "unreachable", "detail": "no TCP connection to port 25000 within 10 s"},
+           {"address": "10.0.0.10", "reason": "joined"}]
 reason:
   description:
     - Why the module failed, for example C(token_invalid), C(node_known), C(not_ha_capable),
       C(agent_port), C(same_address), C(hostname_unresolvable), C(fingerprint), C(unreachable),
-      C(low_memory), C(bad_url), C(timeout), C(join_refused), C(wrong_role), C(other_cluster),
-      C(not_running), C(no_url).
+      C(low_memory), C(bad_url), C(ipv6_refused), C(agent_error) (the agent failed for another reason
+      than the token), C(timeout), C(join_refused), C(wrong_role), C(other_cluster), C(not_running),
+      C(datastore_unavailable), C(not_member_after_join) (the join succeeded, RV(changed) is true, but
+      the node did not report itself a member in time), C(no_url), C(bad_option).
   returned: failure
   type: str
   sample: token_invalid
@@ -159,6 +190,7 @@ def main():
             cluster_nodes=dict(type='list', elements='str', default=[]),
             join_address=dict(type='str'),
             timeout=dict(type='int', default=300),
+            connect_timeout=dict(type='int', default=10),
             ready_timeout=dict(type='int', default=120),
         ),
         supports_check_mode=True,
