@@ -26,7 +26,7 @@ description:
     only when the API server (C(microk8s kubectl get nodes)) no longer lists the node; otherwise it
     runs the removal again until O(ready_timeout), then fails with RV(reason) C(not_confirmed).
   - With O(force), the node's IP address (its Node's C(InternalIP), or O(address)) is passed to
-    C(microk8s remove-node --force): when Kubernetes has no Node of that name, microk8s matches its
+    C(microk8s remove-node --force). When Kubernetes has no Node of that name, microk8s matches its
     argument against the datastore's addresses, so only an address removes the datastore entry of
     a dead control plane.
   - Drain the node first (for example with M(kubernetes.core.k8s_drain)); the
