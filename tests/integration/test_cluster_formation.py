@@ -128,11 +128,22 @@ def changed_tasks(output: str) -> list[str]:
     return found
 
 
+def task_sections(output: str, task: str) -> list[str]:
+    """The lines printed for each run of a task (up to the next TASK banner), in order."""
+    sections = []
+    start = output.find(f": {task}]")
+    while start != -1:
+        end = output.find("\nTASK [", start)
+        sections.append(output[start:end if end != -1 else len(output)])
+        start = output.find(f": {task}]", end) if end != -1 else -1
+    if not sections:
+        raise AssertionError(f"task {task!r} did not run:\n{output[-4000:]}")
+    return sections
+
+
 def task_section(output: str, task: str) -> str:
-    """The lines printed for one task (up to the next TASK banner)."""
-    start = output.index(f": {task}]")
-    end = output.find("\nTASK [", start)
-    return output[start:end if end != -1 else len(output)]
+    """The lines printed for every run of a task (the join tasks run once per batch)."""
+    return "\n".join(task_sections(output, task))
 
 
 # --------------------------------------------------------------------------------------------
@@ -306,6 +317,51 @@ def test_upgrade_stops_at_the_first_failing_node(federation):
     assert channel(federation.node(n("worker1"))) == "1.34/stable"
     for untouched in (n("worker3"), n("worker4"), n("worker5")):
         assert channel(federation.node(untouched)) == "1.33/stable", untouched
+
+
+# --------------------------------------------------------------------------------------------
+# Late Node registration (a real kubelet registers seconds to a minute after `microk8s join`)
+
+# The cluster role, then the labels as playbooks/cluster.yml applies them, with nothing in between
+# that could give a late kubelet time to register.
+LABEL_PLAY = {"name": "Label the nodes", "hosts": f"{CP}:{WORKERS}", "gather_facts": False,
+              "tasks": [{"name": "Label the nodes from the groups",
+                         "ansible.builtin.include_role": {"name": "sciplat.k8s.cluster_labels"},
+                         "vars": {"cluster_labels_missing": "fail"}}]}
+REGISTRATION_DELAY = "/etc/sciplat-standin/node-registration-delay"
+
+
+def test_late_registering_workers_join_together_and_are_labelled_once_their_nodes_are_ready(
+        node_factory, k8s_cluster, tmp_path):
+    names = [n("lmaster"), n("lw1"), n("lw2"), n("lw3")]
+    cluster = Cluster(node_factory(names), tmp_path, k8s_cluster)
+    install_microk8s(*(cluster.node(name) for name in names))
+    workers = [n("lw1"), n("lw2"), n("lw3")]
+    for name in workers:
+        cluster.node(name).exec("sh", "-c", f"echo 20 > {REGISTRATION_DELAY}", check=True)
+    run = cluster.play(cluster.inventory([n("lmaster")], workers), playbook=ROLE_PLAY + [LABEL_PLAY])
+    nodes = nodes_in_api(k8s_cluster)
+    for name in workers:
+        assert nodes[name]["metadata"]["labels"]["worker"] == "true", name
+        assert any(c["type"] == "Ready" and c["status"] == "True" for c in nodes[name]["status"]["conditions"])
+    # the first worker joins alone (the seed's datastore restarts at the first join), the others together
+    alone, together = task_sections(run.output, "Join the cluster as control plane or worker")
+    assert f"changed: [{n('lw1')}]" in alone and f"changed: [{n('lw2')}]" not in alone, alone
+    assert f"changed: [{n('lw2')}]" in together and f"changed: [{n('lw3')}]" in together, together
+
+
+def test_a_node_whose_kubelet_never_registers_stops_the_run_naming_it_and_the_variable(
+        node_factory, k8s_cluster, tmp_path):
+    names = [n("nmaster"), n("nw1")]
+    cluster = Cluster(node_factory(names), tmp_path, k8s_cluster)
+    install_microk8s(*(cluster.node(name) for name in names))
+    cluster.node(n("nw1")).exec("sh", "-c", f"echo 3600 > {REGISTRATION_DELAY}", check=True)
+    inventory = cluster.inventory([n("nmaster")], [n("nw1")], group_vars={"microk8s_cluster_node_timeout": 6})
+    run = cluster.play(inventory, playbook=ROLE_PLAY, expect_rc=2)
+    assert (f"{n('nw1')} joined the cluster, but its kubelet did not register a Ready Node '{n('nw1')}' within "
+            "microk8s_cluster_node_timeout (6 s)") in run.output
+    assert is_worker(cluster.node(n("nw1")))
+    assert n("nw1") not in nodes_in_api(k8s_cluster)
 
 
 # --------------------------------------------------------------------------------------------

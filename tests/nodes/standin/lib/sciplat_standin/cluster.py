@@ -289,7 +289,6 @@ def handle_join(request: dict, peer_ip: str) -> dict:
             assign_roles(s["members"])
 
     state = shared.update(add)
-    register_node(shared.client, hostname, peer_ip, worker)
     voters = [member["address"] for member in state["members"] if member["role"] == "voter"]
     return {"cluster_id": shared.cluster_id, "voters": voters,
             "members": state["members"], "hostname_override": peer_ip, "apiport": "16443",
@@ -340,7 +339,7 @@ def serve_agent() -> None:
 
 def ensure_own_node() -> None:
     """What a starting kubelet does: register this node's Node object if it is missing."""
-    if departed_marker().exists():
+    if departed_marker().exists() or registration_pending():
         return
     ip = common.ips()[0]
     worker = common.has_lock("clustered.lock")
@@ -354,6 +353,52 @@ def ensure_own_node() -> None:
             return
         except (ApiError, OSError):
             time.sleep(2)
+
+
+# ---------------------------------------------------------------- the joined node's kubelet
+
+# Upstream, `microk8s join` returns once the joining node's services restart; its kubelet registers
+# the Node with the joined cluster later ("The node has joined the cluster and will appear in the
+# nodes list in a few seconds", MK scripts/wrappers/join.py:738). Seconds on a test node, up to a
+# minute on a loaded machine; a test sets its own delay in registration_delay_file().
+DEFAULT_REGISTRATION_DELAY = 5.0
+
+
+def registration_delay_file() -> Path:
+    """Test-only: seconds between a join and the registration of the joined node's Node."""
+    return common.path("/etc/sciplat-standin/node-registration-delay")
+
+
+def registration_file() -> Path:
+    """Present while a joined node's kubelet has not registered its Node yet; holds when it will."""
+    return common.snap_data() / "var/sciplat-standin/node-registers-at"
+
+
+def registration_delay() -> float:
+    try:
+        return float(registration_delay_file().read_text().strip())
+    except (OSError, ValueError):
+        return DEFAULT_REGISTRATION_DELAY
+
+
+def registration_pending() -> bool:
+    return registration_file().exists()
+
+
+def register_when_due() -> None:
+    """The kubelet's late registration after a join (runs in the agent service, which outlives `join`)."""
+    while True:
+        try:
+            due = float(registration_file().read_text())
+        except (OSError, ValueError):
+            due = None
+        if due is not None and time.time() >= due:
+            try:
+                register_node(Client(), common.hostname(), common.ips()[0], common.has_lock("clustered.lock"))
+                registration_file().unlink(missing_ok=True)
+            except (ApiError, OSError):
+                pass
+        time.sleep(1)
 
 
 # ---------------------------------------------------------------- join client
@@ -432,6 +477,11 @@ def adopt_cluster(info: dict, worker: bool) -> None:
     if old and old.cluster_id != info["cluster_id"]:
         old.delete()
     cluster_id_file().write_text(info["cluster_id"])
+    # The shared API server's Node of this host stands for its Node in its own one-node cluster; the
+    # joined cluster has none until the kubelet registers (register_when_due).
+    registration_file().parent.mkdir(parents=True, exist_ok=True)
+    registration_file().write_text(str(time.time() + registration_delay()))
+    Client().delete(f"/api/v1/nodes/{common.hostname()}")
     if worker:
         for name in ("clustered.lock", "no-k8s-dqlite"):
             common.set_lock(name)

@@ -73,6 +73,12 @@ def is_ready() -> bool:
     try:
         client = kube.Client(client_config(), timeout=5)
         node = client.get(f"/api/v1/nodes/{common.hostname()}")
+        if node is None and cluster.registration_pending():
+            # Upstream readiness is "service/kubernetes exists and ANY node is Ready" (MK
+            # scripts/wrappers/common/utils.py:82-88), so a joined control plane is ready before
+            # its own kubelet has registered (cluster.register_when_due).
+            members = cluster.SharedState.for_this_node().load()["members"]
+            return any(kube.node_ready(client.get(f"/api/v1/nodes/{member['hostname']}")) for member in members)
         if node is None:
             # a kubelet re-registers its Node when it has been deleted
             ip = common.ips()[0]
