@@ -41,6 +41,7 @@ ensure_apt_packages() {
 }
 
 ensure_venv() {
+  ensure_mipdb_venv
   local stamp="$SCIPLAT_VENV/.requirements.sha256"
   local want
   want=$(cat "$SCIPLAT_ROOT/requirements.txt" "$SCIPLAT_ROOT/requirements-dev.txt" | sha256sum | cut -d' ' -f1)
@@ -52,6 +53,23 @@ ensure_venv() {
   "$SCIPLAT_VENV/bin/pip" install -q --upgrade pip
   "$SCIPLAT_VENV/bin/pip" install -q -r "$SCIPLAT_ROOT/requirements-dev.txt"
   echo "$want" > "$stamp"
+}
+
+# mipdb, the dataset checker's oracle in the unit tests, in a venv of its own (requirements-mipdb.txt says why),
+# named after its version so that the tests find it: $SCIPLAT_CACHE/mipdb-<version>/bin/mipdb.
+ensure_mipdb_venv() {
+  local requirements="$SCIPLAT_ROOT/requirements-mipdb.txt"
+  local version venv want
+  version=$(sed -n 's/^mipdb==//p' "$requirements")
+  venv="$SCIPLAT_CACHE/mipdb-$version"
+  want=$(sha256sum < "$requirements" | cut -d' ' -f1)
+  if [ -f "$venv/.requirements.sha256" ] && [ "$(cat "$venv/.requirements.sha256")" = "$want" ]; then
+    return 0
+  fi
+  step "creating the mipdb $version venv in $venv"
+  python3 -m venv --clear "$venv"
+  "$venv/bin/pip" install -q -r "$requirements"
+  echo "$want" > "$venv/.requirements.sha256"
 }
 
 # ansible-test needs the collection at ansible_collections/<namespace>/<name>/.

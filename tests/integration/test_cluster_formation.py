@@ -382,3 +382,30 @@ def test_three_control_planes_form_an_ha_cluster(node_factory, k8s_cluster, tmp_
     assert all(labels[name]["metadata"]["labels"]["master"] == "true" for name in (n("cp1"), n("cp2"), n("cp3")))
     again = cluster.play(inventory)
     assert again.changed == 0, changed_tasks(again.output)
+
+
+# --------------------------------------------------------------------------------------------
+# A multi-homed control plane whose first add-node URL does not answer
+
+# add-node lists hostname -I's addresses in order (upstream utils.sh:569-589), so a bridge address may
+# come first. The stand-in reports the addresses of this file first (tests/nodes/README.md); this one is
+# on the podman network but held by no container: connecting to it fails once ARP gets no answer.
+EXTRA_ADDRESSES = "/etc/sciplat-standin/extra-addresses"
+UNREACHABLE = "10.89.77.254"
+
+
+def test_a_worker_joins_through_the_next_url_when_the_first_does_not_answer(node_factory, k8s_cluster, tmp_path):
+    names = [n("hmaster"), n("hw1")]
+    cluster = Cluster(node_factory(names), tmp_path, k8s_cluster)
+    install_microk8s(*(cluster.node(name) for name in names))
+    master = cluster.node(n("hmaster"))
+    master.exec("sh", "-c", f"echo {UNREACHABLE} > {EXTRA_ADDRESSES}", check=True)
+    run = cluster.play(cluster.inventory([n("hmaster")], [n("hw1")]), "-v", playbook=ROLE_PLAY)
+    assert is_worker(cluster.node(n("hw1")))
+    joins = task_section(run.output, "Join the cluster as control plane or worker")
+    assert f"changed: [{n('hw1')}]" in joins, joins
+    skipped = joins.index(f'"address": "{UNREACHABLE}"')
+    joined = joins.index(f'"address": "{master.ip}"')
+    assert skipped < joined, joins
+    assert '"reason": "unreachable"' in joins[skipped:joined] and "no TCP connection to port 25000" in joins
+    assert '"reason": "joined"' in joins[joined:]

@@ -434,8 +434,10 @@ def request_join(host: str, port: int, token: str, check: str | None, verify: bo
     """POST the join request like microk8s's join.py (same messages and exit codes)."""
     context = ssl._create_unverified_context()  # noqa: SLF001 - microk8s checks the fingerprint itself
     try:
-        conn = http.client.HTTPSConnection(host, port, context=context, timeout=30)
-        # A refused connection is not handled by microk8s either: traceback and exit 1.
+        # No timeout and no handler for OSError, as join.py:158-159 and :182-187: a refused, unroutable
+        # or silently dropped connection ends in a Python traceback (exit 1), after the kernel's SYN
+        # retries (about 127 s) for a dropped one.
+        conn = http.client.HTTPSConnection(host, port, context=context)
         conn.connect()
         if verify and check:
             if len(check) < FINGERPRINT_MIN_LEN:

@@ -89,11 +89,40 @@ def is_ready() -> bool:
         return False
 
 
+class DqliteQueryFailed(Exception):
+    """The `dqlite ... .cluster` query of this node failed (a CalledProcessError upstream)."""
+
+
+def dqlite_unavailable_file():
+    """Test-only fault: while it exists, this node's dqlite queries fail, as on a lost quorum, a
+    two-voter cluster with one voter down or an overloaded disk. It may hold a number: that many more
+    queries fail, then it is removed (a datastore that answers again after a leader election)."""
+    return common.snap_data() / "var/sciplat-standin/dqlite-unavailable"
+
+
+def query_dqlite(shared: cluster.SharedState) -> list[dict]:
+    """The members as `dqlite -f json k8s .cluster` lists them; raises DqliteQueryFailed under the fault."""
+    marker = dqlite_unavailable_file()
+    if marker.exists():
+        left = marker.read_text().strip()
+        if left.isdigit():
+            if int(left) <= 1:
+                marker.unlink()
+            else:
+                marker.write_text(str(int(left) - 1))
+        raise DqliteQueryFailed("dqlite did not answer")
+    return shared.load()["members"]
+
+
 def dqlite_members() -> list[dict]:
+    """high-availability.nodes of status. Upstream get_dqlite_info answers [] when its query failed ten
+    times (MK scripts/wrappers/common/utils.py:105-128), and status then prints `nodes:` alone."""
     try:
-        members = cluster.SharedState.for_this_node().load()["members"]
+        members = query_dqlite(cluster.SharedState.for_this_node())
         cluster.write_backend(members)
         return members
+    except DqliteQueryFailed:
+        return []
     except (kube.ApiError, OSError, KeyError):
         return cluster.read_backend()
 
@@ -287,39 +316,73 @@ def cmd_leave(argv: list[str]) -> int:
     return 0
 
 
-def _node_by_name_or_ip(client: kube.Client, target: str) -> dict | None:
-    node = client.get(f"/api/v1/nodes/{target}")
-    if node is not None:
-        return node
-    for item in client.request("GET", "/api/v1/nodes").get("items", []):
-        if any(a.get("address") == target for a in item.get("status", {}).get("addresses", []) or []):
-            return item
-    return None
+class _NoSuchNode(Exception):
+    """`microk8s kubectl get no NAME` failed (a CalledProcessError upstream)."""
+
+
+def _internal_ip(node: dict) -> str | None:
+    return next((a["address"] for a in node.get("status", {}).get("addresses", []) or []
+                 if a.get("type") == "InternalIP"), None)
+
+
+def _other_endpoints(members: list[dict]) -> list[str]:
+    """get_dqlite_endpoints' other_ep: the dqlite addresses that are not on one of this node's IPs."""
+    mine = common.ips()[1]
+    return [m["address"] for m in members if not any(m["address"].startswith(f"{ip}:") for ip in mine)]
+
+
+def _drop_endpoint(endpoint: str):
+    def change(state: dict) -> None:
+        state["members"] = [m for m in state["members"] if m["address"] != endpoint]
+        cluster.assign_roles(state["members"])
+    return change
 
 
 @control_plane_only(1)
 def cmd_remove_node(argv: list[str]) -> int:
+    """MK scripts/wrappers/remove_node.py remove_dqlite_node (:26-96) on a control plane: an IP is
+    turned into the Node's name, the Node must exist and have an InternalIP, and a dqlite entry on
+    that IP needs --force. ANY failure of the kubectl or dqlite queries prints "does not exist in
+    Kubernetes" (:83-84); with --force the argument is then matched as an IP prefix against the
+    dqlite endpoints (:85-93), so a name never matches. Exit 1 either way (:94)."""
     ensure_started()
     parser = argparse.ArgumentParser(prog="microk8s remove-node", description="Remove a node from the cluster")
     parser.add_argument("node", help="Node name or IP address")
     parser.add_argument("--force", action="store_true", help="Force the node removal operation.")
     args = parser.parse_args(argv)
     shared = cluster.SharedState.for_this_node()
-    node = _node_by_name_or_ip(shared.client, args.node)
-    if node is None:
-        common.out(f"Node {args.node} does not exist in Kubernetes.")
-        return 1
-    name = node["metadata"]["name"]
-    address = next((a["address"] for a in node.get("status", {}).get("addresses", []) or []
-                    if a.get("type") == "InternalIP"), args.node)
-    in_dqlite = any(m["hostname"] == name or m["address"].split(":")[0] == address
-                    for m in shared.load()["members"])
-    if in_dqlite and not args.force:
-        common.out(f"Removal failed. Node {args.node} is registered with dqlite. "
-                   "Please, run first 'microk8s leave' on the departing node. ",
-                   "If the node is not available anymore and will never attempt to join the cluster "
-                   "in the future use the '--force' flag ",
-                   "to unregister the node while removing it.")
+    name = args.node
+    try:
+        if common.is_ip(name):
+            for item in shared.client.request("GET", "/api/v1/nodes").get("items", []):
+                if _internal_ip(item) == name:
+                    name = item["metadata"]["name"]
+                    break
+        node = shared.client.get(f"/api/v1/nodes/{name}")
+        if node is None:
+            raise _NoSuchNode(name)
+        address = _internal_ip(node)
+        if not address:
+            common.out(f"Node {name} is not part of the cluster.")
+            return 1
+        endpoints = [ep for ep in _other_endpoints(query_dqlite(shared)) if ep.startswith(f"{address}:")]
+        if endpoints and not args.force:
+            common.out(f"Removal failed. Node {name} is registered with dqlite. "
+                       "Please, run first 'microk8s leave' on the departing node. ",
+                       "If the node is not available anymore and will never attempt to join the cluster "
+                       "in the future use the '--force' flag ",
+                       "to unregister the node while removing it.")
+            return 1
+        for endpoint in endpoints:
+            shared.update(_drop_endpoint(endpoint))
+    except (_NoSuchNode, DqliteQueryFailed, kube.ApiError, OSError):
+        common.out(f"Node {name} does not exist in Kubernetes.")
+        if args.force:
+            common.out(f"Attempting to remove {name} from dqlite.")
+            for endpoint in _other_endpoints(query_dqlite(shared)):
+                if endpoint.startswith(f"{name}:"):
+                    common.out("Removing node entry found in dqlite.")
+                    shared.update(_drop_endpoint(endpoint))
         return 1
     shared.update(lambda s: cluster.remove_member(s, hostname=name, address=address))
     shared.client.delete(f"/api/v1/nodes/{name}")
