@@ -181,6 +181,81 @@ def test_leave_and_remove_node_errors(cp):
         missing.stderr
 
 
+# An address of the podman network (10.89.77.0/24) that no container holds: a connection to it fails
+# with EHOSTUNREACH once ARP gets no answer, like a real control plane's unreachable bridge address.
+UNREACHABLE = "10.89.77.254"
+EXTRA_ADDRESSES = "/etc/sciplat-standin/extra-addresses"
+DQLITE_FAULT = f"{D}/var/sciplat-standin/dqlite-unavailable"
+
+
+def test_multi_homed_control_plane_lists_an_unreachable_url_first(nodes, cp):
+    """add-node prints hostname -I's addresses in order (utils.sh:569-589), bridges first if they come
+    first; join to one that does not answer ends in the uncaught OSError of conn.connect() (join.py:158-159,
+    only HTTPException/SSLError are caught at :182-187): a traceback and exit 1, and no token is spent."""
+    spare = nodes.node("spare")
+    install(spare, "1.32/stable")
+    cp.exec("sh", "-c", f"echo {UNREACHABLE} > {EXTRA_ADDRESSES}", check=True)
+    try:
+        urls = add_node_json(cp)["urls"]
+    finally:
+        cp.exec("rm", "-f", EXTRA_ADDRESSES, check=True)
+    assert urls[0].startswith(f"{UNREACHABLE}:25000/") and urls[1].startswith(f"{cp.ip}:25000/"), urls
+    joined = spare.exec("microk8s", "join", urls[0])
+    assert joined.returncode == 1
+    assert joined.stdout.startswith(f"Contacting cluster at {UNREACHABLE}")
+    assert "Traceback (most recent call last):" in joined.stderr
+    assert joined.stderr.strip().splitlines()[-1] == "OSError: [Errno 113] No route to host", joined.stderr
+    token = urls[1].split("/")[1]
+    assert token in cp.exec("cat", f"{D}/credentials/cluster-tokens.txt").stdout
+
+
+def test_unreadable_datastore_lists_no_nodes(cp):
+    """get_dqlite_info gives up after ten failed queries and returns [] (common/utils.py:105-128): status
+    prints high-availability enabled with an empty nodes list (status.py:121-129)."""
+    cp.exec("mkdir", "-p", f"{D}/var/sciplat-standin", check=True)
+    cp.exec("touch", DQLITE_FAULT, check=True)
+    try:
+        status = status_yaml(cp)
+    finally:
+        cp.exec("rm", "-f", DQLITE_FAULT, check=True)
+    assert status["high-availability"] == {"enabled": True, "nodes": None}
+    assert status["microk8s"]["running"] is True
+    assert status_yaml(cp)["high-availability"]["nodes"], "the fault outlived its marker"
+
+
+def test_remove_node_says_does_not_exist_for_any_failure(nodes, cp, k8s_cluster):
+    """remove_node.py:51-94: any failure of its kubectl or dqlite query prints "does not exist in
+    Kubernetes", exit 1, although the Node is there."""
+    cp.exec("sh", "-c", f"mkdir -p {D}/var/sciplat-standin && echo 1 > {DQLITE_FAULT}", check=True)
+    removed = cp.exec("microk8s", "remove-node", "spare")
+    assert (removed.returncode, removed.stdout.strip()) == (1, "Node spare does not exist in Kubernetes.")
+    assert get(k8s_cluster, "node", "spare") is not None
+    assert cp.exec("test", "-e", DQLITE_FAULT).returncode == 1, "a counted fault ends after its queries"
+
+
+def add_ghost_member(cp, address: str) -> None:
+    """A control plane that died with its Node already deleted: only its dqlite entry is left."""
+    code = ("from sciplat_standin import cluster; "
+            "cluster.SharedState.for_this_node().update(lambda s: s['members'].append("
+            f"{{'hostname': 'ghost', 'address': '{address}:19001', 'id': 7, 'role': 'voter'}}))")
+    cp.exec("env", "PYTHONPATH=/usr/lib/sciplat-standin", "python3", "-c", code, check=True)
+
+
+def test_forced_remove_node_matches_only_an_address_in_dqlite(cp):
+    """remove_node.py:83-94: without a Node, --force matches its argument as an IP prefix of the dqlite
+    endpoints; a name never matches, an address removes the entry (exit 1 all the same)."""
+    add_ghost_member(cp, "10.89.77.253")
+    by_name = cp.exec("microk8s", "remove-node", "ghost", "--force")
+    assert by_name.returncode == 1
+    assert by_name.stdout.splitlines() == ["Node ghost does not exist in Kubernetes.",
+                                           "Attempting to remove ghost from dqlite."]
+    assert "10.89.77.253:19001" in [n["address"] for n in status_yaml(cp)["high-availability"]["nodes"]]
+    by_address = cp.exec("microk8s", "remove-node", "10.89.77.253", "--force")
+    assert by_address.returncode == 1
+    assert by_address.stdout.splitlines()[-1] == "Removing node entry found in dqlite."
+    assert "10.89.77.253:19001" not in [n["address"] for n in status_yaml(cp)["high-availability"]["nodes"]]
+
+
 # ------------------------------------------------------------------ addons
 
 def test_enable_disable_hostpath_storage(cp, k8s_cluster):

@@ -3,6 +3,7 @@ stand-ins. Everything is relative to SCIPLAT_STANDIN_ROOT (default "/") so that 
 can run the stand-in on the host against a temporary directory."""
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -150,6 +151,27 @@ def _ip(*args: str) -> str:
     return subprocess.run(["ip", *args], check=False, capture_output=True, text=True).stdout
 
 
+def is_ip(text: str) -> bool:
+    """remove_node.py:29-33 tells an address from a name with ipaddress.ip_address."""
+    try:
+        ipaddress.ip_address(text)
+        return True
+    except ValueError:
+        return False
+
+
+def extra_addresses_file() -> Path:
+    """Test-only: addresses this node reports BEFORE its own in get_ips, one per line.
+
+    Upstream add-node prints one URL per address of `hostname -I` in that order, bridges (docker0,
+    lxdbr0) and IPv6 included (MK microk8s-resources/actions/common/utils.sh:569-589, add_token.py
+    get_output_dict), so the first URL of a multi-homed control plane may be one that the joining
+    node cannot reach. A test writes here an address of the podman network that no container holds:
+    connecting to it fails with EHOSTUNREACH once ARP gets no answer (about 3 s), the way a real
+    join to an unreachable address ends in an OSError traceback."""
+    return path("/etc/sciplat-standin/extra-addresses")
+
+
 def ips() -> tuple[str, list[str]]:
     """(default IP, all global IPv4 addresses) as microk8s's get_default_ip/get_ips report them."""
     override = os.environ.get("SCIPLAT_STANDIN_IPS")
@@ -162,7 +184,11 @@ def ips() -> tuple[str, list[str]]:
     if dev:
         on_dev = re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", _ip("-4", "-o", "addr", "show", "dev", dev.group(1)))
         default = on_dev[0] if on_dev else default
-    return default, all_ips or [default]
+    try:
+        extra = extra_addresses_file().read_text().split()
+    except OSError:
+        extra = []
+    return default, extra + (all_ips or [default])
 
 
 def systemctl(*args: str) -> None:
