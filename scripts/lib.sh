@@ -56,7 +56,7 @@ ensure_venv() {
 }
 
 # mipdb, the dataset checker's oracle in the unit tests, in a venv of its own (requirements-mipdb.txt says why),
-# named after its version so that the tests find it: $SCIPLAT_CACHE/mipdb-<version>/bin/mipdb.
+# named after its version so that the tests find it: $SCIPLAT_CACHE/mipdb-<version>.
 ensure_mipdb_venv() {
   local requirements="$SCIPLAT_ROOT/requirements-mipdb.txt"
   local version venv want
