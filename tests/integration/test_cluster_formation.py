@@ -16,6 +16,7 @@ import json
 import re
 import secrets
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -409,3 +410,52 @@ def test_a_worker_joins_through_the_next_url_when_the_first_does_not_answer(node
     assert skipped < joined, joins
     assert '"reason": "unreachable"' in joins[skipped:joined] and "no TCP connection to port 25000" in joins
     assert '"reason": "joined"' in joins[joined:]
+
+
+# --------------------------------------------------------------------------------------------
+# remove-node while the datastore does not answer, and a control plane whose datastore cannot be read
+
+# Test-only fault of the stand-in (tests/nodes/README.md): while the file exists the node's dqlite
+# queries fail; a number in it lets that many queries fail, then the datastore answers again.
+DQLITE_FAULT = "/var/snap/microk8s/current/var/sciplat-standin/dqlite-unavailable"
+
+
+def module_play(hosts: str, module: str, args: dict, check_mode: bool = False) -> list[dict]:
+    task = {"name": f"Run {module}", module: args, "check_mode": check_mode, "register": "outcome"}
+    return [{"name": f"Run {module}", "hosts": hosts, "gather_facts": False,
+             "tasks": [task, {"name": "Show the outcome", "ansible.builtin.debug": {"var": "outcome"}}]}]
+
+
+def test_removal_is_confirmed_by_the_api_server_and_an_unreadable_datastore_stops_joins_and_leaves(
+        node_factory, k8s_cluster, tmp_path):
+    names = [n("rmaster"), n("rw1")]
+    cluster = Cluster(node_factory(names), tmp_path, k8s_cluster)
+    master, worker = (cluster.node(name) for name in names)
+    install_microk8s(master, worker)
+    url = json.loads(master.exec("microk8s", "add-node", "--format", "json", check=True).stdout)["urls"][0]
+    worker.exec("microk8s", "join", url, "--worker", check=True)
+    worker.exec("microk8s", "leave", check=True)
+    inventory = cluster.inventory([n("rmaster")], [n("rw1")])
+    for dummy in range(60):
+        if n("rw1") in nodes_in_api(k8s_cluster):
+            break
+        time.sleep(1)
+
+    # remove-node's dqlite query fails once: it says "does not exist", but the Node is still listed
+    master.exec("sh", "-c", f"mkdir -p {Path(DQLITE_FAULT).parent} && echo 1 > {DQLITE_FAULT}", check=True)
+    run = cluster.play(inventory, playbook=module_play(CP, "sciplat.k8s.microk8s_leave", {"node": n("rw1")}))
+    assert run.recap[n("rmaster")]["changed"] == 1
+    assert '"runs": 2' in run.output, run.output
+    assert n("rw1") not in nodes_in_api(k8s_cluster)
+
+    # the master's datastore cannot be read: status lists no node; nothing may join or leave on that view
+    master.exec("touch", DQLITE_FAULT, check=True)
+    try:
+        join = cluster.play(inventory, playbook=module_play(CP, "sciplat.k8s.microk8s_join",
+                                                            {"role": "control_plane"}, check_mode=True), expect_rc=2)
+        leave = cluster.play(inventory, playbook=module_play(CP, "sciplat.k8s.microk8s_leave", {}), expect_rc=2)
+    finally:
+        master.exec("rm", "-f", DQLITE_FAULT, check=True)
+    for run in (join, leave):
+        assert '"reason": "datastore_unavailable"' in run.output and "the datastore is unavailable" in run.output
+    assert ha_addresses(master) == [f"{master.ip}:19001"]
