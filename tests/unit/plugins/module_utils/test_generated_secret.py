@@ -55,3 +55,51 @@ def test_fingerprints_never_contain_the_value():
     encoded = k8s_secrets.encode_data(data)
     assert k8s_secrets.decode_data(encoded) == data
     assert k8s_secrets.decode_data({'broken': 'abc'}) == {'broken': None}
+
+
+def test_recorded_keys_come_from_the_annotation_or_from_an_older_secret_itself():
+    annotated = {'annotations': {generated_secret.KEYS_ANNOTATION: 'a,b'}}
+    assert generated_secret.recorded_keys(annotated, {'a': 'x'}) == {'a', 'b'}
+    assert generated_secret.recorded_keys({'annotations': None}, {'a': 'x', 'c': 'y'}) == {'a', 'c'}
+    assert generated_secret.recorded_keys({}, None) == set()
+
+
+def test_a_recorded_key_that_is_gone_is_lost_unless_its_value_is_restored():
+    keys = [key('a'), key('b'), key('new')]
+    assert generated_secret.lost_keys({'a', 'b'}, {'a': 'x'}, keys, {}) == ['b']
+    assert generated_secret.lost_keys({'a', 'b'}, {'a': 'x'}, keys, {'b': 'old'}) == []
+    # A key declared for the first time is missing, not lost; a recorded key no longer declared is not ours to judge.
+    assert generated_secret.lost_keys({'a', 'gone'}, {'a': 'x'}, keys, {}) == []
+    message = generated_secret.lost_keys_message('mip', 'mip-secret', ['b'])
+    assert "Secret mip/mip-secret: key(s) 'b'" in message
+    assert 'playbooks/secrets_restore.yml' in message
+    assert 'kubectl -n mip annotate secret mip-secret %s-' % generated_secret.KEYS_ANNOTATION in message
+
+
+def test_restored_values_never_overwrite_and_must_be_declared():
+    assert generated_secret.conflicting_values({'a': 'x', 'b': 'y'}, {'a': 'x', 'b': 'other', 'c': 'z'}) == ['b']
+    assert generated_secret.validate_values({'a': '1', 'zz': '2'}, [key('a')]) == [
+        "values: 'zz' is not one of the declared keys; declare it under keys."]
+
+
+def test_the_module_labels_its_secrets_and_records_every_key():
+    labels, annotations = generated_secret.wanted_metadata({'team': 'x'}, {'note': 'y'}, {'b', 'a'})
+    assert labels == {'team': 'x', generated_secret.GENERATED_LABEL: 'true'}
+    assert annotations == {'note': 'y', generated_secret.KEYS_ANNOTATION: 'a,b'}
+
+
+def test_export_entries_give_back_what_restores_each_secret():
+    resources = [
+        {'metadata': {'namespace': 'mip', 'name': 'z', 'labels': {generated_secret.GENERATED_LABEL: 'true'},
+                      'annotations': {generated_secret.KEYS_ANNOTATION: 'pw',
+                                      'kubectl.kubernetes.io/last-applied-configuration': '{"data": "leak"}'}},
+         'data': k8s_secrets.encode_data({'pw': 'secret-1'})},
+        {'metadata': {'namespace': 'cyto', 'name': 'a'}, 'data': None},
+    ]
+    entries = generated_secret.export_entries(resources)
+    assert [(e['namespace'], e['name']) for e in entries] == [('cyto', 'a'), ('mip', 'z')]
+    assert entries[1] == {
+        'namespace': 'mip', 'name': 'z', 'keys': [{'name': 'pw'}], 'data': {'pw': 'secret-1'},
+        'labels': {generated_secret.GENERATED_LABEL: 'true'},
+        'annotations': {generated_secret.KEYS_ANNOTATION: 'pw'}}
+    assert entries[0]['keys'] == [] and entries[0]['data'] == {}
