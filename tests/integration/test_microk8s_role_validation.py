@@ -12,7 +12,8 @@ import pytest
 from playbooks import run_playbook
 
 VALIDATION_TASKS = ("Validating arguments against arg spec", "Check microk8s_channel", "Check microk8s_admin_user", "Check the shape of microk8s_addons",
-                    "Check the timeouts", "Validate microk8s_addons")
+                    "Check the timeouts", "Validate microk8s_addons", "Check the version of microk8s_launch_config",
+                    "Check the keys of microk8s_launch_config")
 
 CASES = {
     "channel without risk": (
@@ -47,6 +48,31 @@ CASES = {
         dict(microk8s_addons=[{"name": "dns", "state": "on"}]),
         "Validating arguments against arg spec",
         ["value of state must be one of: enabled, disabled, got: on found in microk8s_addons"]),
+    "launch config without a version": (
+        dict(microk8s_launch_config={"addons": [{"name": "dns"}]}),
+        "Check the version of microk8s_launch_config",
+        ["microk8s_launch_config must be a mapping with 'version' between 0.1.0 and 0.2.0", "version ''"]),
+    "launch config version newer than microk8s knows": (
+        dict(microk8s_launch_config={"version": "0.3.0"}),
+        "Check the version of microk8s_launch_config",
+        ["version '0.3.0'", "The snap install would fail on it"]),
+    "launch config version that is not semantic": (
+        dict(microk8s_launch_config={"version": 0.2}),
+        "Check the version of microk8s_launch_config",
+        ["version '0.2'"]),
+    "launch config key microk8s does not know": (
+        dict(microk8s_launch_config={"version": "0.1.0", "extraKubeletArg": {"--v": "2"}}),
+        "Check the keys of microk8s_launch_config",
+        ["microk8s_launch_config has keys microk8s does not know: extraKubeletArg.", "extraKubeletArgs"]),
+    "hostpath-storage disabled without destroy-storage": (
+        dict(microk8s_addons=[{"name": "hostpath-storage", "state": "disabled"}]),
+        "Validate microk8s_addons",
+        ["addons[0]: disabling addon 'hostpath-storage' deletes the data of its volumes",
+         "Declare args: ['destroy-storage'] to confirm"]),
+    "nvidia option the 1.28 gpu addon lacks": (
+        dict(microk8s_channel="1.28/stable", microk8s_addons=[{"name": "nvidia", "args": ["--network-operator"]}]),
+        "Validate microk8s_addons",
+        ["addons[0]: addon 'nvidia' on microk8s 1.28: option '--network-operator' does not exist for the gpu addon"]),
     "admin user name": (
         dict(microk8s_admin_user="MIP Admin"),
         "Check microk8s_admin_user",

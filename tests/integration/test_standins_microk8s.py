@@ -269,8 +269,16 @@ def test_enable_disable_hostpath_storage(cp, k8s_cluster):
     old_name = cp.exec("microk8s", "enable", "storage")
     assert old_name.returncode == 0
     assert "already enabled" in old_name.stdout
-    disabled = cp.exec("microk8s", "disable", "hostpath-storage")
-    assert disabled.returncode == 0
+    # The script removes the provisioner, then asks whether to delete the volumes' data and fails
+    # on anything but yes (CORE addons/hostpath-storage/disable:17-22): end of input is a no.
+    unanswered = cp.exec("microk8s", "disable", "hostpath-storage", input="")
+    assert unanswered.returncode == 1
+    assert "Remove PVC storage at /var/snap/microk8s/common/default-storage ? (Y/N): " in unanswered.stdout
+    assert get(k8s_cluster, "storageclass", "microk8s-hostpath") is None
+    assert cp.exec("microk8s", "enable", "hostpath-storage").returncode == 0
+    disabled = cp.exec("microk8s", "disable", "hostpath-storage", "destroy-storage", input="")
+    assert disabled.returncode == 0, disabled.stdout + disabled.stderr
+    assert "Remove PVC storage" not in disabled.stdout
     assert get(k8s_cluster, "storageclass", "microk8s-hostpath") is None
     assert "already disabled" in cp.exec("microk8s", "disable", "hostpath-storage").stdout
 
@@ -292,6 +300,29 @@ def test_metallb_needs_a_range_and_ignores_args_once_enabled(cp):
     again = cp.exec("microk8s", "enable", "metallb", "10.0.0.1-10.0.0.2")
     assert again.returncode == 0
     assert "already enabled" in again.stdout
+
+
+def test_metallb_reads_only_its_first_argument(nodes):
+    """CORE addons/metallb/enable:18: a second word is never read, valid or not."""
+    old = nodes.node("old")
+    enabled = old.exec("microk8s", "enable", "metallb", "10.89.77.200-10.89.77.210", "not-a-range", input="")
+    assert enabled.returncode == 0, enabled.stdout + enabled.stderr
+    assert old.exec("microk8s", "status", "-a", "metallb").stdout.strip() == "enabled"
+    assert old.exec("microk8s", "disable", "metallb").returncode == 0
+
+
+def test_gpu_options_per_version(nodes, cp):
+    """gpu (<= 1.28) knows --driver only; nvidia (1.29+) --gpu-operator-driver; click exits 2."""
+    old = nodes.node("old")
+    for option in ("--gpu-operator-driver", "--network-operator"):
+        refused = old.exec("microk8s", "enable", "gpu", option, "host")
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert f"Error: No such option: {option}" in refused.stderr
+        assert old.exec("microk8s", "status", "-a", "gpu").stdout.strip() == "disabled"
+    assert old.exec("microk8s", "enable", "gpu", "--driver", "host").returncode == 0
+    assert old.exec("microk8s", "status", "-a", "gpu").stdout.strip() == "enabled"
+    assert cp.exec("microk8s", "enable", "nvidia", "--gpu-operator-driver", "host").returncode == 0
+    assert cp.exec("microk8s", "status", "-a", "nvidia").stdout.strip() == "enabled"
 
 
 def test_gpu_is_renamed_nvidia_from_1_29(nodes, cp):

@@ -109,3 +109,62 @@ def test_hold_unsupported_before_snapd_2_58(node):
         assert list_row(node)["Notes"] == "classic"
     finally:
         node.exec("rm", "-f", "/etc/sciplat-standin/snapd-version", check=True)
+
+
+# snapd's retryable refusals (exit 10): snapd cmd/snapd/cli/main.go:461-462,
+# overlord/snapstate/devicectx.go:105-111, overlord/snapstate/conflict.go:48-56.
+
+def test_install_refused_until_seeded_and_wait_returns_when_seeded(node):
+    node.exec("snap", "remove", "microk8s", check=True)
+    node.write("/etc/sciplat-standin/snapd-unseeded", "4\n")
+    refused = node.exec("snap", "install", "microk8s", "--classic", "--channel=1.32/stable")
+    assert refused.returncode == 10
+    assert refused.stderr.strip() == ("error: too early for operation, device not yet seeded or device model "
+                                      "not acknowledged")
+    assert node.exec("snap", "list", "microk8s").returncode == 1
+    waited = node.exec("snap", "wait", "system", "seed.loaded")
+    assert waited.returncode == 0, waited.stderr
+    installed = node.exec("snap", "install", "microk8s", "--classic", "--channel=1.32/stable")
+    assert installed.returncode == 0, installed.stderr
+
+
+def test_change_in_progress_refuses_a_refresh(node):
+    node.write("/etc/sciplat-standin/snapd-change", "auto-refresh 600\n")
+    try:
+        refused = node.exec("snap", "refresh", "microk8s", "--channel=1.24/stable")
+        assert refused.returncode == 10
+        assert refused.stderr.strip() == 'error: snap "microk8s" has "auto-refresh" change in progress'
+        assert list_row(node)["Tracking"] == "1.32/stable"
+    finally:
+        node.exec("rm", "-f", "/etc/sciplat-standin/snapd-change", check=True)
+    assert node.exec("snap", "refresh", "microk8s", "--channel=1.24/stable").returncode == 0
+
+
+def test_microk8s_1_24_has_no_version_command(node):
+    """MK branch 1.24 has no microk8s-version.wrapper; the snap still tells the version."""
+    assert list_row(node)["Version"].startswith("v1.24.")
+    result = node.exec("microk8s", "version")
+    assert result.returncode == 1
+    assert "'version' is not a valid MicroK8s subcommand." in result.stdout
+
+
+def test_launch_config_the_agent_rejects_fails_the_install(node):
+    """snap/hooks/install:76-83 (set -e) with CA pkg/k8sinit/schema.go:186-192 version range."""
+    node.exec("snap", "remove", "microk8s", check=True)
+    node.write("/var/snap/microk8s/common/.microk8s.yaml", "---\nversion: 0.3.0\naddons:\n  - name: ingress\n")
+    failed = node.exec("snap", "install", "microk8s", "--classic", "--channel=1.32/stable")
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: cannot perform the following tasks:\n"
+                                    '- Run install hook of "microk8s" snap if present (run hook "install": ')
+    assert "config file version is 0.3.0 but the maximum version supported is 0.2.0" in failed.stderr
+    assert node.exec("snap", "list", "microk8s").returncode == 1
+
+
+def test_user_launch_config_replaces_the_default_that_enables_dns(node):
+    """The hook uses the first config found; only the bundled default enables dns
+    (snap/hooks/install:77-87, microk8s-resources/microk8s.default.yaml)."""
+    node.write("/var/snap/microk8s/common/.microk8s.yaml", "---\nversion: 0.1.0\naddons:\n  - name: ingress\n")
+    node.exec("snap", "install", "microk8s", "--classic", "--channel=1.32/stable", check=True)
+    assert node.exec("microk8s", "status", "--wait-ready", "--timeout", "60").returncode == 0
+    assert node.exec("microk8s", "status", "-a", "dns").stdout.strip() == "disabled"
+    assert node.exec("microk8s", "status", "-a", "ingress").stdout.strip() == "enabled"

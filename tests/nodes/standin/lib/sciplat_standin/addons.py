@@ -90,7 +90,12 @@ def is_enabled(addon: Addon, minor: int, addon_state: dict) -> bool:
     return key in addon_state
 
 
-def initial_state(minor: int) -> dict:
+def initial_state(minor: int, bundled_config: bool = True) -> dict:
+    """Addons enabled right after install. dns comes from the launch configuration bundled with
+    the snap (MK microk8s-resources/microk8s.default.yaml); a user's launch configuration
+    replaces that one (snap/hooks/install:77-87), so then nothing is enabled here."""
+    if not bundled_config:
+        return {}
     return {f"{a.repository}/{a.name}": [] for a in _core(minor)
             if a.since <= minor <= a.until and minor >= a.enabled_at_install_since}
 
@@ -138,7 +143,8 @@ _RANGE = re.compile(r"^\d+\.\d+\.\d+\.\d+(-\d+\.\d+\.\d+\.\d+|/\d+)$")
 
 
 def _metallb_ranges(args: list[str]) -> str:
-    value = ",".join(args).strip()
+    # Only the first argument is read (CORE addons/metallb/enable:18); later words are dropped.
+    value = args[0].strip() if args else ""
     if not value:
         # microk8s's metallb script prompts for the range on stdin
         print("Enter each IP address range delimited by comma (e.g. '10.64.140.43-10.64.140.49,"
@@ -148,6 +154,41 @@ def _metallb_ranges(args: list[str]) -> str:
         common.out(f"Your input value ({value}) is not a valid IP Range")
         sys.exit(1)
     return value
+
+
+# Options of the GPU addon's click command. `gpu` up to 1.28: CORE branch 1.28
+# addons/gpu/enable:34-40. `nvidia` from 1.29 (also reached through the `gpu` alias): CORE main
+# addons/nvidia/enable:118-135, whose hidden old spellings stay accepted.
+_GPU_OPTIONS = {"--requires", "--version", "--driver", "--toolkit-version", "--set-as-default-runtime",
+                "--no-set-as-default-runtime", "--set", "-f", "--values"}
+_NVIDIA_OPTIONS = _GPU_OPTIONS | {
+    "--gpu-operator-version", "--gpu-operator-driver", "--gpu-operator-set", "--gpu-operator-values",
+    "--gpu-operator", "--no-gpu-operator", "--gpu-operator-toolkit-version",
+    "--gpu-operator-set-as-default-runtime", "--gpu-operator-no-set-as-default-runtime", "--network-operator",
+    "--no-network-operator", "--network-operator-version", "--network-operator-set",
+    "--network-operator-values"}
+
+
+def _check_gpu_options(target: str, args: list[str]) -> None:
+    """click's answer to an option the command does not declare: usage error, exit 2 (derived
+    from click's UsageError handling, not from microk8s source)."""
+    known = _NVIDIA_OPTIONS if target == "nvidia" else _GPU_OPTIONS
+    for word in args:
+        option = word.partition("=")[0]
+        if option.startswith("-") and option not in known:
+            common.err("Usage: enable [OPTIONS] [DRIVER_TYPE]", "Try 'enable --help' for help.", "",
+                       f"Error: No such option: {option}")
+            sys.exit(2)
+
+
+def _confirm_storage_removal(args: list[str]) -> None:
+    """hostpath-storage's disable script, after deleting the provisioner: `destroy-storage` as
+    its first argument, or a yes on stdin, else exit 1 (CORE addons/hostpath-storage/disable:17-22)."""
+    if args[:1] == ["destroy-storage"]:
+        return
+    print(f"Remove PVC storage at {common.snap_common()}/default-storage ? (Y/N): ", end="", flush=True)
+    if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+        sys.exit(1)
 
 
 def _side_effects(client, key: str, enable: bool, minor: int) -> None:
@@ -197,6 +238,8 @@ def xable(action: str, words: list[str]) -> int:
         target_key = f"{repo}/{addon.alias_of or addon.name}"
         if addon.name == "metallb" and enable:
             args = [_metallb_ranges(args)]
+        if enable and (addon.alias_of or addon.name) in ("gpu", "nvidia"):
+            _check_gpu_options(addon.alias_of or addon.name, args)
         if addon.always_enabled_since <= minor:
             common.out(f"Addon {key} is always enabled and cannot be disabled")
             return 1
@@ -208,6 +251,8 @@ def xable(action: str, words: list[str]) -> int:
         except ApiError as exc:
             common.out(f"Failed to {action} {name}: {exc}")
             return 1
+        if not enable and target_key == "core/hostpath-storage":
+            _confirm_storage_removal(args)
         common.out(f"{addon.alias_of or addon.name} is {action}d")
         state = shared.load()
     return 0

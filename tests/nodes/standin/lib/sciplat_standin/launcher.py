@@ -2,6 +2,7 @@
 install; `C/etc/launcher/*.yaml` at run time, renamed `*.applied` once applied)."""
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -10,7 +11,9 @@ import yaml
 
 from . import common
 
-VERSIONS = ("0.1.0", "0.2.0")
+# Supported format versions, semantic (CA pkg/k8sinit/schema.go:17-18).
+MIN_VERSION, MAX_VERSION = (0, 1, 0), (0, 2, 0)
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 _ARG_FILES = {"extraKubeAPIServerArgs": "kube-apiserver", "extraKubeletArgs": "kubelet",
               "extraKubeProxyArgs": "kube-proxy", "extraKubeControllerManagerArgs": "kube-controller-manager",
               "extraKubeSchedulerArgs": "kube-scheduler", "extraContainerdArgs": "containerd",
@@ -25,6 +28,36 @@ def install_time_config() -> Path | None:
     return None
 
 
+def _parse(file: Path) -> tuple[dict | None, str | None]:
+    """(configuration, None) or (None, the error `cluster-agent init` prints for it).
+
+    Follows CA pkg/k8sinit/schema.go ParseConfiguration:167-194 (unknown keys only warn; an
+    empty document is skipped) and cmd/init.go RunE:48-51 (the "failed to parse" wrapper)."""
+    try:
+        config = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        return None, f"Error: failed to parse config file: could not parse configuration: {exc}"
+    if not config:
+        return {}, None
+    version = "" if config.get("version") is None else str(config["version"])
+    match = _SEMVER.match(version)
+    if not match:
+        return None, f'Error: failed to parse config file: could not parse config file version "{version}"'
+    parsed = tuple(int(part) for part in match.groups())
+    if parsed > MAX_VERSION:
+        return None, (f"Error: failed to parse config file: config file version is {version} but the maximum "
+                      "version supported is 0.2.0")
+    if parsed < MIN_VERSION:
+        return None, (f"Error: failed to parse config file: config file version is {version} but the minimum "
+                      "version required is 0.1.0")
+    return config, None
+
+
+def pre_init_error(file: Path) -> str | None:
+    """What makes `cluster-agent init --pre-init` fail on this file, None when it passes."""
+    return _parse(file)[1]
+
+
 def _run(action) -> int:
     try:
         action()
@@ -37,13 +70,9 @@ def apply(file: Path) -> bool:
     """Apply one launch configuration; False (and a message) when it is not valid."""
     from . import addons, cluster, microk8s
 
-    try:
-        config = yaml.safe_load(file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        common.err(f"launch configuration {file}: {exc}")
-        return False
-    if str(config.get("version")) not in VERSIONS:
-        common.err(f"launch configuration {file}: unsupported version {config.get('version')!r}")
+    config, error = _parse(file)
+    if error:
+        common.err(f"launch configuration {file}: {error}")
         return False
     args_dir = common.snap_data() / "args"
     args_dir.mkdir(parents=True, exist_ok=True)

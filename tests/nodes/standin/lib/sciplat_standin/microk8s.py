@@ -487,6 +487,9 @@ def main(argv: list[str]) -> int:
         common.out("Available subcommands are:", *[f"\t{name}" for name in sorted(COMMANDS)])
         return 0
     command = COMMANDS.get(argv[0])
+    if argv[0] == "version" and common.installed_minor() < 25:
+        # MK branch 1.24 ships no microk8s-version.wrapper: there `version` is no subcommand.
+        command = None
     if command is None:
         common.out(f"'{argv[0]}' is not a valid MicroK8s subcommand.", "Available subcommands are:",
                    *[f"\t{name}" for name in sorted(COMMANDS)])

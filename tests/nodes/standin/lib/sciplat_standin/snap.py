@@ -23,6 +23,13 @@ COMMANDS = ("add-node", "config", "ctr", "dashboard-proxy", "dbctl", "disable", 
             "remove-node", "reset", "start", "status", "stop", "version")
 AGENT_UNIT = "snap.microk8s.daemon-cluster-agent.service"
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(h|m|s)$")
+# snapd states a test sets, each lasting the seconds written in the file, counted from its
+# modification time: `snapd-unseeded` holds "<seconds>", `snapd-change` "<change kind> <seconds>".
+UNSEEDED_FILE = "/etc/sciplat-standin/snapd-unseeded"
+CHANGE_FILE = "/etc/sciplat-standin/snapd-change"
+# snapd exits 10 for the errors its client calls retryable, the change conflicts (snapd
+# cmd/snapd/cli/main.go exitCodeFromError:461-462, client/client.go IsRetryable).
+RETRYABLE_EXIT = 10
 
 
 def state() -> dict:
@@ -35,6 +42,44 @@ def save(data: dict) -> None:
 
 def snapd_at_least(version: str) -> bool:
     return common.version_tuple(common.snapd_version()) >= common.version_tuple(version)
+
+
+def _lasting(file: str) -> list[str] | None:
+    """The words of a test-set state file while its time lasts, else None."""
+    target = common.path(file)
+    try:
+        words = target.read_text().split()
+        started = target.stat().st_mtime
+    except OSError:
+        return None
+    if not words or time.time() >= started + float(words[-1]):
+        return None
+    return words[:-1]
+
+
+def seeded() -> bool:
+    return _lasting(UNSEEDED_FILE) is None
+
+
+def _conflict(name: str) -> str | None:
+    """snapd's ChangeConflictError text for a change of `name`, None when snapd would accept it."""
+    if not seeded():
+        # overlord/snapstate/devicectx.go DeviceCtxFromState:105-111
+        return "too early for operation, device not yet seeded or device model not acknowledged"
+    change = _lasting(CHANGE_FILE)
+    if change is not None:
+        # overlord/snapstate/conflict.go ChangeConflictError.Error:48-56, raised by
+        # CheckChangeConflictMany for a change of another kind on the same snap
+        return f'snap "{name}" has "{change[0] if change else "refresh-snap"}" change in progress'
+    return None
+
+
+def _refuse_conflict(name: str) -> bool:
+    """Print snapd's error for a conflicting change (cmd/snapd/cli/main.go:537, error.go:42)."""
+    message = _conflict(name)
+    if message is not None:
+        common.err(f"error: {message}")
+    return message is not None
 
 
 def _channel_name(track: str, risk: str) -> str:
@@ -56,8 +101,11 @@ def _hold_text(hold) -> str:
 
 # ---------------------------------------------------------------- the microk8s payload
 
-def _payload_install(revision: int) -> None:
-    """What installing the microk8s snap leaves on a machine (paths, locks, services)."""
+def _payload_install(revision: int, bundled_config: bool) -> None:
+    """What installing the microk8s snap leaves on a machine (paths, locks, services).
+
+    `bundled_config`: no user launch configuration was found, so the install hook applies the
+    bundled microk8s.default.yaml, which is what enables dns (snap/hooks/install:77-87)."""
     snap_dir = common.path(f"/snap/microk8s/{revision}")
     (snap_dir / "meta").mkdir(parents=True, exist_ok=True)
     (snap_dir / "meta/snap.yaml").write_text("name: microk8s\nconfinement: classic\n"
@@ -98,7 +146,7 @@ def _payload_install(revision: int) -> None:
         shutil.chown(config, group="microk8s")
     minor = common.installed_minor()
     try:
-        cluster.start_new_cluster(minor, addons.initial_state(minor))
+        cluster.start_new_cluster(minor, addons.initial_state(minor, bundled_config))
     except (cluster.ApiError, OSError) as exc:
         common.err(f"sciplat-standin: cluster state kept locally until the API server answers ({exc})")
     _install_agent_unit()
@@ -180,6 +228,8 @@ def cmd_install(argv: list[str]) -> int:
         if name in data["snaps"]:
             common.err(f'snap "{name}" is already installed, see \'snap help refresh\'')
             continue
+        if _refuse_conflict(name):
+            return RETRYABLE_EXIT
         channel = _channel_from(opts)
         parsed = common.parse_channel(channel)
         if parsed is None:
@@ -192,13 +242,22 @@ def cmd_install(argv: list[str]) -> int:
                        "confined to, which may put your system at risk.", "",
                        "       If you understand and want to proceed repeat the command including --classic.")
             return 1
+        config = launcher.install_time_config()
+        failure = launcher.pre_init_error(config) if config else None
+        if failure:
+            # The install hook runs `cluster-agent init --pre-init` under `set -e`, so a launch
+            # configuration the agent rejects fails the hook (snap/hooks/install:3,76-83) and
+            # snapd undoes the install, reporting the failed task (overlord/state/change.go
+            # changeError.Error:579-586, overlord/hookstate/hooks.go:51, hookmgr.go:512).
+            common.err("error: cannot perform the following tasks:",
+                       f'- Run install hook of "{name}" snap if present (run hook "install": {failure})')
+            return 1
         version, revision = common.track_release(parsed[0])
         now = time.time()
         data["snaps"][name] = {"channel": _channel_name(*parsed), "version": f"v{version}",
                                "revision": revision, "installed": now, "refresh_date": now, "hold": None}
         save(data)
-        _payload_install(revision)
-        config = launcher.install_time_config()
+        _payload_install(revision, bundled_config=config is None)
         if config:
             launcher.apply(config)
         common.out(f"{name} ({_channel_name(*parsed)}) v{version} from Canonical{chr(0x2713)} installed")
@@ -251,6 +310,8 @@ def cmd_refresh(argv: list[str]) -> int:
         return 0
     channel = _channel_from(opts)
     for name, snap in zip(names, snaps):
+        if _refuse_conflict(name):
+            return RETRYABLE_EXIT
         parsed = common.parse_channel(channel or snap["channel"])
         if parsed is None:
             common.err(f'error: snap "{name}" is not available on {channel}')
@@ -359,8 +420,24 @@ def cmd_version(argv: list[str]) -> int:
     return 0
 
 
+def cmd_wait(argv: list[str]) -> int:
+    """`snap wait system seed.loaded`: polls every 0.5 s until true, without a limit
+    (cmd/snapd/cli/cmd_wait.go Execute:111-139; snapd sets the flag when seeding is done,
+    overlord/devicestate/devicemgr.go:1774-1778). Other keys are not modelled."""
+    names = _split_opts(argv, set())[1]
+    if len(names) < 2:
+        common.err("error: the required argument `<key>` was not provided")
+        return 1
+    if names[:2] != ["system", "seed.loaded"]:
+        common.err(f"error: sciplat TEST DOUBLE: only `snap wait system seed.loaded` is modelled, not {names}")
+        return 1
+    while not seeded():
+        time.sleep(0.5)
+    return 0
+
+
 COMMANDS_SNAP = {"install": cmd_install, "refresh": cmd_refresh, "remove": cmd_remove, "list": cmd_list,
-                 "info": cmd_info, "version": cmd_version}
+                 "info": cmd_info, "version": cmd_version, "wait": cmd_wait}
 
 
 def main(argv0: str, argv: list[str]) -> int:
@@ -371,7 +448,7 @@ def main(argv0: str, argv: list[str]) -> int:
         return microk8s.main(sub + argv)
     if not argv:
         common.out("The snap command lets you install, configure, refresh and remove snaps.",
-                   "(sciplat TEST DOUBLE: install, refresh, remove, list, info, version)")
+                   "(sciplat TEST DOUBLE: install, refresh, remove, list, info, version, wait)")
         return 0
     command = COMMANDS_SNAP.get(argv[0])
     if command is None:
