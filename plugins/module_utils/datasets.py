@@ -464,6 +464,9 @@ class TreeChecker:
         except OSError as exc:
             self.issues.append(issue(path, 'Cannot stat: %s.' % exc.strerror, 'Check the path and its permissions.'))
             return False
+        if self.uid is None:
+            # A source folder (on the controller): the copy sets owner and mode, so the reader is judged there.
+            return True
         acl = _has_acl(path)
         if acl:
             self.warnings.append(issue(path, 'Has a POSIX ACL; access for UID %d was not judged from the mode bits.' % self.uid,
@@ -588,5 +591,6 @@ class TreeChecker:
 
 
 def check_data_folder(root, expected=(), uid=ENGINE_UID, gids=(ENGINE_GID,), check_values=True, max_issues_per_file=20):
-    """Checks ``root`` as the engine's DATA_PATH; returns the summary with ``valid``, ``errors``, ``warnings``."""
+    """Checks ``root`` as the engine's DATA_PATH; returns the summary with ``valid``, ``errors``, ``warnings``.
+    With ``uid`` None, access by the engine's user is not judged (a source folder whose copy sets the modes)."""
     return TreeChecker(root, uid, gids, check_values, max_issues_per_file).check(expected)

@@ -25,8 +25,8 @@ description:
     judged from owner, group and mode bits; symbolic links that leave the folder are reported
     because the engine container only mounts the folder itself.
   - Each problem names the file, the line and column (or the JSON pointer of the CDE) and the fix.
-  - Runs on the node that holds the data, only reads files and never reports a change. It does not
-    talk to Kubernetes.
+  - Runs on the node that holds the data (or on the controller for a source folder), only reads files and never
+    reports a change. It does not talk to Kubernetes.
 author:
   - sciplat.k8s developers (@sciplat)
 options:
@@ -47,6 +47,12 @@ options:
       - The user ID the engine reads the files as.
     type: int
     default: 10001
+  check_access:
+    description:
+      - Judge whether O(reader_uid) and O(reader_gids) can read every folder and file.
+      - V(false) for a source folder, such as the datasets on the controller before a copy sets owner and modes.
+    type: bool
+    default: true
   reader_gids:
     description:
       - The group IDs of the engine's process, used to judge group permissions.
@@ -203,6 +209,7 @@ def main():
             path=dict(type='path', required=True),
             data_models=dict(type='list', elements='str', default=[]),
             reader_uid=dict(type='int', default=10001),
+            check_access=dict(type='bool', default=True),
             reader_gids=dict(type='list', elements='int', default=[10001]),
             check_values=dict(type='bool', default=True),
             max_errors_per_file=dict(type='int', default=20),
@@ -211,7 +218,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    result = check_data_folder(params['path'], params['data_models'], params['reader_uid'], params['reader_gids'],
+    reader_uid = params['reader_uid'] if params['check_access'] else None
+    result = check_data_folder(params['path'], params['data_models'], reader_uid, params['reader_gids'],
                                params['check_values'], params['max_errors_per_file'])
     result['warnings_found'] = result.pop('warnings')
     for item in result['warnings_found']:

@@ -353,3 +353,13 @@ def test_positions_of_nested_objects():
 def test_format_issue():
     assert datasets.format_issue(datasets.issue('f', 'm.', 'x.', 3, 4)) == 'f:3:4: m. Fix: x.'
     assert datasets.format_issue(datasets.issue('f', 'm.', 'x.')) == 'f: m. Fix: x.'
+
+
+def test_a_source_folder_is_checked_without_judging_access(tmp_path):
+    model = tmp_path / 'neuro'
+    shutil.copytree(os.path.join(GOOD, 'neuro'), str(model))
+    model.chmod(0o700)
+    judged = datasets.check_data_folder(str(tmp_path), ['neuro'], uid=12345, gids=(12345,))
+    assert any(item['file'].endswith('neuro') for item in judged['errors']), 'UID 12345 cannot enter a 0700 folder'
+    source = datasets.check_data_folder(str(tmp_path), ['neuro'], uid=None)
+    assert source['errors'] == [] and source['valid']
