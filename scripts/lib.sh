@@ -41,7 +41,6 @@ ensure_apt_packages() {
 }
 
 ensure_venv() {
-  ensure_mipdb_venv
   local stamp="$SCIPLAT_VENV/.requirements.sha256"
   local want
   want=$(cat "$SCIPLAT_ROOT/requirements.txt" "$SCIPLAT_ROOT/requirements-dev.txt" | sha256sum | cut -d' ' -f1)
@@ -56,7 +55,8 @@ ensure_venv() {
 }
 
 # mipdb, the dataset checker's oracle in the unit tests, in a venv of its own (requirements-mipdb.txt says why),
-# named after its version so that the tests find it: $SCIPLAT_CACHE/mipdb-<version>.
+# named after its version so that the tests find it: $SCIPLAT_CACHE/mipdb-<version>. Made by setup.sh and the
+# units stage, not by the quickstart, which runs no unit test.
 ensure_mipdb_venv() {
   local requirements="$SCIPLAT_ROOT/requirements-mipdb.txt"
   local version venv want

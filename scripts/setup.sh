@@ -4,5 +4,6 @@
 source "$(dirname "$0")/lib.sh"
 ensure_apt_packages
 ensure_venv
+ensure_mipdb_venv
 activate
 step "setup done (venv: $SCIPLAT_VENV, collection: $SCIPLAT_COLLECTION_DIR)"

@@ -118,6 +118,7 @@ PY
 }
 
 run_units() {
+  ensure_mipdb_venv
   step "unit tests"
   local rc=0
   (cd "$SCIPLAT_COLLECTION_DIR" && PYTHONPATH="$SCIPLAT_CACHE/collections" \
