@@ -60,7 +60,8 @@ def oracle_fields(token):
         text = ctool_to_base64(token)
         macaroon = Macaroon.deserialize(text)
         raw = raw_b64decode(text)
-    # pymacaroons raises its own exceptions, binascii and struct errors, and a bare Exception on a cut varint.
+    # A bad escape fails in ctool_to_base64 (as ctool's unescape has no clause for it); pymacaroons raises its
+    # own exceptions, binascii and struct errors, and a bare Exception on a cut varint.
     except Exception:  # pylint: disable=broad-except
         return None
     if BinarySerializer().serialize_raw(macaroon) != raw:
@@ -189,8 +190,6 @@ def test_unknown_v1_packet_is_refused_by_both():
     assert oracle_fields(token) is None
 
 
-# --- where they differ, and why ---------------------------------------------------------------------
-
 def test_lone_trailing_zero_in_v1_is_refused_by_both():
     # A v1 macaroon ends with the newline of its signature packet, which base64 never writes as "0":
     # a lone final "0" changes that newline, and pymacaroons cannot write back what it read.
@@ -201,11 +200,13 @@ def test_lone_trailing_zero_in_v1_is_refused_by_both():
     assert oracle_fields(edited) is None
 
 
+# --- where they differ, and why ---------------------------------------------------------------------
+
 def test_difference_lone_trailing_zero_in_v2():
     """ctool's to_base64 unescapes only a "0" followed by a character and keeps a lone final "0" as it is, so
-    a v2 token whose base64 ends in "0" (written "00") reads the same in pymacaroons, as in Onezone, without
-    its last character. The parser refuses it: from_base64 always writes "0" as "00", so Onezone never hands
-    out such a token; it was cut or edited."""
+    a v2 token whose base64 ends in "0" (written "00") decodes to the same bytes without its last character,
+    and pymacaroons reads the same macaroon. The parser refuses it: from_base64 always writes "0" as "00",
+    so Onezone never hands out such a token; it was cut or edited."""
     # Caveats of growing length, until one gives a serialisation that ends in "0".
     macaroon = next(macaroon for macaroon in (onedata_macaroon(['time < %d' % until], 'v2') for until in range(2000))
                     if macaroon.serialize().endswith('0'))
