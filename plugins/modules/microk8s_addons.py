@@ -62,16 +62,16 @@ options:
           - Arguments passed after the addon name to C(microk8s enable), for example
             C(['10.64.140.43-10.64.140.49']) for C(metallb) or C(['--gpu-operator-driver', 'host'])
             for C(nvidia). A string is one argument.
-          - Only for C(state=enabled). Leave out to accept whatever arguments the addon has.
-      - C(metallb) reads one argument only, so a list of ranges is joined with C(,) into one
-        (C([10.0.0.1-10.0.0.9, 10.0.1.0/24]) becomes C(10.0.0.1-10.0.0.9,10.0.1.0/24)); that
-        joined form is what is recorded and compared.
-      - C(nvidia) is the C(gpu) addon on microk8s 1.28 and older, whose options have no
-        C(--gpu-operator-) prefix; the module rewrites C(--gpu-operator-driver) to C(--driver)
-        and so on, and refuses options C(gpu) does not have (for example the network operator's).
-      - For C(state=disabled) only C(hostpath-storage) (or C(storage)) takes args, and it
-        requires C([destroy-storage]). Disabling it deletes the data of its volumes; microk8s
-        would ask on standard input otherwise and fail.
+          - For C(state=enabled), leave out to accept whatever arguments the addon has.
+          - C(metallb) reads one argument only, so a list of ranges is joined with C(,) into one
+            (C([10.0.0.1-10.0.0.9, 10.0.1.0/24]) becomes C(10.0.0.1-10.0.0.9,10.0.1.0/24)); that
+            joined form is what is recorded and compared.
+          - C(nvidia) is the C(gpu) addon on microk8s 1.28 and older, whose options have no
+            C(--gpu-operator-) prefix; the module rewrites C(--gpu-operator-driver) to C(--driver)
+            and so on, and refuses options C(gpu) does not have (for example the network operator's).
+          - For C(state=disabled) only C(hostpath-storage) (or C(storage)) takes args, and it
+            requires C([destroy-storage]). Disabling it deletes the data of its volumes; microk8s
+            would ask on standard input otherwise and fail.
         type: raw
   wait_ready_timeout:
     description:
