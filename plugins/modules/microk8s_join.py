@@ -160,7 +160,7 @@ reason:
       C(agent_port), C(same_address), C(hostname_unresolvable), C(fingerprint), C(unreachable),
       C(low_memory), C(bad_url), C(ipv6_refused), C(agent_error) (the agent failed for another reason
       than the token), C(timeout), C(join_refused), C(wrong_role), C(other_cluster), C(not_running),
-      C(datastore_unavailable), C(not_member_after_join) (the join succeeded, RV(changed) is true, but
+      C(datastore_unavailable), C(not_member_after_join) (the join succeeded and C(changed) is true, but
       the node did not report itself a member in time), C(no_url), C(bad_option).
   returned: failure
   type: str

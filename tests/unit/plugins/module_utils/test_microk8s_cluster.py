@@ -165,8 +165,8 @@ def test_empty_datastore_view_is_unavailable_not_a_fresh_node():
     from ansible_collections.sciplat.k8s.plugins.module_utils.microk8s import parse_status
     ha_status = parse_status(DEGRADED_STATUS)['high_availability']
     assert mc.datastore_unavailable(ha_status)
-    fresh = parse_status(DEGRADED_STATUS.replace('  nodes:\n', '  nodes:\n    - address: 127.0.0.1:19001\n'
-                                                                '      role: voter\n'))['high_availability']
+    lone = '  nodes:\n    - address: 127.0.0.1:19001\n      role: voter\n'
+    fresh = parse_status(DEGRADED_STATUS.replace('  nodes:\n', lone))['high_availability']
     assert not mc.datastore_unavailable(fresh)
     # HA off (no dqlite): no nodes is normal
     no_ha = parse_status(DEGRADED_STATUS.replace('enabled: True\n  nodes:\n', 'enabled: False\n'))
@@ -307,8 +307,8 @@ def test_leave_failures(rc, output, reason):
 
 
 NODES = json.dumps({'items': [
-    {'metadata': {'name': 'cp2'}, 'status': {'addresses': [{'type': 'InternalIP', 'address': '10.0.0.2'},
-                                                            {'type': 'Hostname', 'address': 'cp2'}]}},
+    {'metadata': {'name': 'cp2'},
+     'status': {'addresses': [{'type': 'InternalIP', 'address': '10.0.0.2'}, {'type': 'Hostname', 'address': 'cp2'}]}},
     {'metadata': {'name': 'worker2'}, 'status': {'addresses': [{'type': 'InternalIP', 'address': '10.0.0.7'}]}},
 ]})
 
