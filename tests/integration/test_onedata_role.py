@@ -10,6 +10,7 @@ import json
 import time
 
 import pytest
+import yaml
 
 from ansible_collections.sciplat.k8s.tests.fakes.onezone.server import (
     OTHER_SPACE_ID,
@@ -54,7 +55,7 @@ def dataset(name, **extra):
     return dict(dict(name=name, namespace=DATA_NAMESPACE, provider_host=PROVIDER_DOMAIN, space_id=SPACE_ID), **extra)
 
 
-def role_play(onezone, datasets, tokens, **overrides):
+def role_play(onezone, datasets, tokens, hosts="localhost", **overrides):
     role_vars = {
         "csi_onedata_namespace": DRIVER_NAMESPACE,
         "csi_onedata_storage_class_name": STORAGE_CLASS,
@@ -67,16 +68,19 @@ def role_play(onezone, datasets, tokens, **overrides):
         "csi_onedata_tokens": "{{ test_tokens }}",
     }
     role_vars.update(overrides)
-    return [{"hosts": "localhost", "gather_facts": False,
+    return [{"hosts": hosts, "gather_facts": False,
              "roles": [{"role": "sciplat.k8s.csi_onedata", "vars": role_vars}]}], {"test_tokens": tokens}
 
 
-def run_role(cluster, onezone, tmp_path, datasets, tokens, *args, env_token=None, expect_rc=0, **overrides):
-    plays, extra_vars = role_play(onezone, datasets, tokens, **overrides)
+def run_role(cluster, onezone, tmp_path, datasets, tokens, *args, env_token=None, expect_rc=0, inventory="localhost,",
+             **overrides):
+    hosts = "localhost" if inventory == "localhost," else "control_plane[0]"
+    plays, extra_vars = role_play(onezone, datasets, tokens, hosts=hosts, **overrides)
     env = dict(cluster.env)
     if env_token:
         env["ONEDATA_TOKEN"] = env_token
-    return run_playbook(plays, env, *args, workdir=tmp_path, extra_vars=extra_vars, expect_rc=expect_rc)
+    return run_playbook(plays, env, *args, workdir=tmp_path, inventory=inventory, extra_vars=extra_vars,
+                        expect_rc=expect_rc)
 
 
 def secret(cluster, name):
@@ -130,6 +134,19 @@ def test_deploys_driver_storage_class_and_volumes(cluster, deployed, tokens):
     assert volume["spec"]["storageClassName"] == STORAGE_CLASS
     claim = kubectl_json(cluster, "get", "pvc", "data-a", "-n", DATA_NAMESPACE)
     assert claim["status"]["phase"] == "Bound" and claim["spec"]["volumeName"] == f"onedata-{DATA_NAMESPACE}-data-a"
+
+
+def test_a_node_without_the_kubernetes_library_is_enough(cluster, onezone, deployed, tokens, tmp_path):
+    """As the site playbook runs it: the play targets the first control plane, whose Python (Debian's, here) has
+    no Kubernetes client; every API call runs on the controller."""
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(yaml.safe_dump({"all": {"children": {"control_plane": {"hosts": {"lab1": {
+        "ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"}}}}}}))
+    rerun = run_role(cluster, onezone, tmp_path, [dataset("data-a", oneclient_options="--force-direct-io"),
+                                                  dataset("data-b", read_only=True)],
+                     {"data-a": tokens["data-a"]}, env_token=tokens["env"], inventory=hosts)
+    assert rerun.changed == 0, rerun.output[-4000:]
+    assert "Failed to import the required Python library" not in rerun.output
 
 
 def test_rerun_changes_nothing(cluster, onezone, deployed, tokens, tmp_path):
