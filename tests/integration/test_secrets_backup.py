@@ -53,10 +53,10 @@ def platform_play():
     """What the platform roles do with their Secrets: namespaces, then generated_secret."""
     tasks = []
     for (namespace, name), keys in SECRETS.items():
-        tasks += [{"name": f"namespace {namespace}", "kubernetes.core.k8s": {
-                      "api_version": "v1", "kind": "Namespace", "name": namespace}},
-                  {"name": f"secret {name}", "sciplat.k8s.generated_secret": {
-                      "name": name, "namespace": namespace, "keys": keys}}]
+        namespace_task = {"api_version": "v1", "kind": "Namespace", "name": namespace}
+        secret_task = {"name": name, "namespace": namespace, "keys": keys}
+        tasks += [{"name": f"namespace {namespace}", "kubernetes.core.k8s": namespace_task},
+                  {"name": f"secret {name}", "sciplat.k8s.generated_secret": secret_task}]
     return [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]
 
 
