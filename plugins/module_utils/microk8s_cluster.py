@@ -43,6 +43,8 @@ OTHER_CLUSTER = 'other_cluster'
 NOT_RUNNING = 'not_running'
 NOT_INSTALLED = 'not_installed'
 DATASTORE_UNAVAILABLE = 'datastore_unavailable'
+# After a join only: microk8s status timed out or printed something unrecognised until the deadline.
+STATUS_UNREADABLE = 'status_unreadable'
 
 _LOOPBACK_PREFIXES = ('127.', '::1', 'localhost')
 _TOKEN_ALPHABET = string.ascii_letters + string.digits
@@ -550,7 +552,7 @@ def _wait_member(cli, params, join_urls):
         try:
             facts, state, message = _membership(cli, params, join_urls)
         except Microk8sError as exc:
-            facts, state, message = None, 'status_unreadable', exc.msg
+            facts, state, message = None, STATUS_UNREADABLE, exc.msg
         if state == MEMBER or time.time() >= deadline:
             return facts, state, message
         time.sleep(3)

@@ -251,7 +251,7 @@ def test_status_that_breaks_after_a_join_is_a_clean_failure(capsys, monkeypatch)
     code, result = run(microk8s_join, capsys, monkeypatch, cli, role='control_plane', join_urls=URLS[1:],
                        ready_timeout=0)
     assert code == 1 and result['changed'] is True
-    assert result['reason'] == 'not_member_after_join' and result['membership'] == 'status_unreadable'
+    assert result['reason'] == 'not_member_after_join' and result['membership'] == mc.STATUS_UNREADABLE
     assert 'has joined' in result['msg'] and 'did not finish within 30 seconds' in result['msg']
 
 
