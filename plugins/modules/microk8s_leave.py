@@ -87,6 +87,13 @@ EXAMPLES = r'''
     node: "{{ left.node_name }}"
   delegate_to: "{{ groups['control_plane'][0] }}"
   when: left is changed
+
+- name: Forget a dead control plane whose Node is already gone, datastore entry included
+  sciplat.k8s.microk8s_leave:
+    node: cp3
+    force: true
+    address: 10.0.0.13
+  delegate_to: "{{ groups['control_plane'][0] }}"
 '''
 
 RETURN = r'''
