@@ -10,7 +10,8 @@ __metaclass__ = type
 import re
 
 from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_client import (
-    ApiException, K8sConnectionError, api_client, api_error_message, require_kubernetes)
+    ApiException, K8sConnectionError, TransportError, api_client, api_error_message, require_kubernetes,
+    transport_error_message)
 from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_secrets import (
     GENERATORS, decode_data, encode_data, generate, redact_data)
 
@@ -249,6 +250,9 @@ def run(module):
         result = secret.present() if module.params['state'] == 'present' else secret.absent()
     except (K8sConnectionError, LostKeysError) as exc:
         module.fail_json(msg=str(exc))
+    except TransportError as exc:
+        module.fail_json(msg=transport_error_message(exc, 'Secret %s/%s' % (module.params['namespace'],
+                                                                             module.params['name'])))
     except ApiException as exc:
         module.fail_json(msg='Secret %s/%s: %s' % (module.params['namespace'], module.params['name'],
                                                    api_error_message(exc)))

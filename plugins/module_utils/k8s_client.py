@@ -36,6 +36,14 @@ except ImportError:
         body = None
 
 
+try:
+    # The kubernetes client's transport: a refused or dropped connection surfaces as this, not as an ApiException.
+    from urllib3.exceptions import HTTPError as TransportError  # noqa: F401 pylint: disable=unused-import
+except ImportError:  # reported by require_kubernetes: urllib3 comes with the kubernetes client
+    class TransportError(Exception):
+        """Stands in for urllib3's HTTPError so except clauses still parse."""
+
+
 AUTH_ARG_SPEC = dict(
     kubeconfig=dict(type='raw', fallback=(env_fallback, ['K8S_AUTH_KUBECONFIG'])),
     context=dict(type='str', fallback=(env_fallback, ['K8S_AUTH_CONTEXT'])),
@@ -110,6 +118,13 @@ def api_client(params):
     if params.get('api_key'):
         configuration.api_key = {'authorization': 'Bearer %s' % params['api_key']}
     return kubernetes.client.ApiClient(configuration)
+
+
+def transport_error_message(exc, what):
+    """Why ``what`` (for example "Secret mip/mip-secret") could not be read or written: the API did not answer."""
+    return ('Cannot reach the Kubernetes API server for %s: %s. Check that the API server is up and that the kubeconfig '
+            '(the module option kubeconfig or K8S_AUTH_KUBECONFIG) points at it, then run again.'
+            % (what, getattr(exc, 'reason', None) or exc))
 
 
 def api_error_message(exc):

@@ -27,16 +27,11 @@ from ansible.module_utils.six import string_types
 from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_client import (
     ApiException,
     K8sConnectionError,
+    TransportError,
     api_client,
     api_error_message,
     require_kubernetes,
 )
-
-try:
-    from urllib3.exceptions import HTTPError as TransportError
-except ImportError:  # reported by require_kubernetes: urllib3 comes with the kubernetes client
-    class TransportError(Exception):
-        """Stands in for urllib3's HTTPError so except clauses still parse."""
 
 MANAGED_ANNOTATION = 'k8s.sciplat.io/managed-labels'
 RESERVED_DOMAINS = ('kubernetes.io', 'k8s.io')

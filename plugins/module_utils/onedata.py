@@ -34,9 +34,11 @@ from ansible.module_utils.urls import SSLValidationError, open_url
 from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_client import (
     ApiException,
     K8sConnectionError,
+    TransportError,
     api_client,
     api_error_message,
     require_kubernetes,
+    transport_error_message,
 )
 from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_secrets import (
     decode_data,
@@ -47,12 +49,8 @@ from ansible_collections.sciplat.k8s.plugins.module_utils.k8s_secrets import (
 
 try:
     from kubernetes.client import CoreV1Api
-    from urllib3.exceptions import HTTPError as Urllib3Error
 except ImportError:
     CoreV1Api = None  # require_kubernetes() reports the missing library
-
-    class Urllib3Error(Exception):
-        """Stands in for urllib3's base exception so the except clause still parses."""
 
 # Onezone refuses serialised tokens above 1 MiB (ctool max_token_size); the smallest real macaroon
 # (location, identifier and a 32-byte signature) is longer than 64 characters once encoded.
@@ -759,9 +757,8 @@ def run_token_secret(module):
             delta = _write_secret(core, name, namespace, desired, module.check_mode)
     except K8sConnectionError as exc:
         _fail(module, str(exc))
-    except Urllib3Error as exc:
-        _fail(module, 'Cannot reach the Kubernetes API server for Secret %s/%s: %s' % (
-            namespace, name, scrub(getattr(exc, 'reason', None) or exc, [params.get('token')])))
+    except TransportError as exc:
+        _fail(module, scrub(transport_error_message(exc, 'Secret %s/%s' % (namespace, name)), [params.get('token')]))
     except ApiException as exc:
         _fail(module, 'Kubernetes API error on Secret %s/%s: %s' % (
             namespace, name, scrub(api_error_message(exc), [params.get('token')])))

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
+import socket
+from pathlib import Path
 
 import pytest
 
+from api_counting_proxy import CountingProxy
 from k8s_support import decoded, get, kubectl
 from playbooks import run_playbook
 
@@ -93,3 +97,77 @@ def test_absent_deletes(k8s_cluster, namespace, tmp_path):
     assert get(k8s_cluster, "secret", "gone", "-n", namespace) is None
     rerun = run_playbook(play(secret_task("gone", [], state="absent")), k8s_cluster.env, workdir=tmp_path)
     assert rerun.changed == 0
+
+
+@pytest.fixture
+def proxy(k8s_cluster):
+    with CountingProxy(k8s_cluster.kubeconfig) as counting:
+        yield counting
+
+
+def writer(k8s_cluster, *args):
+    """A second writer, as another operator's kubectl or a concurrent run would be."""
+    kubectl(k8s_cluster, *args, "-n", NAMESPACE)
+
+
+def test_a_concurrent_writer_between_read_and_write_is_kept(k8s_cluster, namespace, tmp_path, proxy):
+    run_playbook(play(secret_task("race", KEYS[:1])), k8s_cluster.env, workdir=tmp_path)
+    before = decoded(get(k8s_cluster, "secret", "race", "-n", namespace))
+    interfered = []
+
+    def concurrent_writer(request):
+        if request.method == "PATCH" and not interfered:
+            writer(k8s_cluster, "patch", "secret", "race", "--type=merge",
+                   "-p", json.dumps({"stringData": {"added-meanwhile": "theirs"}}))
+            interfered.append(request.path)
+
+    proxy.before_forward = concurrent_writer
+    run = run_playbook(play(secret_task("race", KEYS[:2], kubeconfig=str(proxy.kubeconfig))), k8s_cluster.env,
+                       workdir=tmp_path)
+    assert run.changed == 1 and interfered
+    # The first PATCH carried the resourceVersion of the read: the real API server refused it (409), the module read
+    # again and patched on top of the other writer's change.
+    assert [r.method for r in proxy.requests] == ["GET", "PATCH", "GET", "PATCH"]
+    after = decoded(get(k8s_cluster, "secret", "race", "-n", namespace))
+    assert after["added-meanwhile"] == "theirs" and after["db-password"] == before["db-password"]
+    assert "cookie-secret" in after
+
+
+def test_a_secret_created_meanwhile_is_never_overwritten(k8s_cluster, namespace, tmp_path, proxy):
+    interfered = []
+
+    def concurrent_creator(request):
+        if request.method == "POST" and not interfered:
+            writer(k8s_cluster, "create", "secret", "generic", "created-meanwhile", "--from-literal=db-password=theirs")
+            interfered.append(request.path)
+
+    proxy.before_forward = concurrent_creator
+    run = run_playbook(play(secret_task("created-meanwhile", KEYS[:2], kubeconfig=str(proxy.kubeconfig))),
+                       k8s_cluster.env, workdir=tmp_path)
+    assert run.changed == 1
+    assert [r.method for r in proxy.requests] == ["GET", "POST", "GET", "PATCH"], "409 AlreadyExists, read again"
+    values = decoded(get(k8s_cluster, "secret", "created-meanwhile", "-n", namespace))
+    assert values["db-password"] == "theirs", "the other writer's value is kept"
+    assert len(values["cookie-secret"]) > 8
+
+
+def test_an_unreachable_api_server_is_a_clear_failure(k8s_cluster, namespace, tmp_path, proxy):
+    proxy.before_forward = lambda request: (503, "the API server is restarting (injected by the test proxy)")
+    run = run_playbook(play(secret_task("unreachable", KEYS[:1], kubeconfig=str(proxy.kubeconfig))),
+                       k8s_cluster.env, workdir=tmp_path, expect_rc=2)
+    assert "Secret generated-secret-test/unreachable: 503" in run.output
+    assert "Traceback" not in run.output and "MODULE FAILURE" not in run.output
+    assert get(k8s_cluster, "secret", "unreachable", "-n", namespace) is None
+
+
+def test_an_api_server_that_is_down_is_a_clear_failure(k8s_cluster, namespace, tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    down = tmp_path / "down.kubeconfig"
+    down.write_text(Path(k8s_cluster.kubeconfig).read_text().replace(k8s_cluster.server, f"https://127.0.0.1:{closed_port}"))
+    run = run_playbook(play(secret_task("down", KEYS[:1], kubeconfig=str(down))), k8s_cluster.env, workdir=tmp_path,
+                       expect_rc=2)
+    assert "Cannot reach the Kubernetes API server for Secret generated-secret-test/down" in run.output
+    assert "K8S_AUTH_KUBECONFIG" in run.output
+    assert "Traceback" not in run.output and "MODULE FAILURE" not in run.output
