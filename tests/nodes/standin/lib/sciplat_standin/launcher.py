@@ -46,10 +46,10 @@ def _parse(file: Path) -> tuple[dict | None, str | None]:
     parsed = tuple(int(part) for part in match.groups())
     if parsed > MAX_VERSION:
         return None, (f"Error: failed to parse config file: config file version is {version} but the maximum "
-                      "version supported is 0.2.0")
+                      f"version supported is {'.'.join(map(str, MAX_VERSION))}")
     if parsed < MIN_VERSION:
         return None, (f"Error: failed to parse config file: config file version is {version} but the minimum "
-                      "version required is 0.1.0")
+                      f"version required is {'.'.join(map(str, MIN_VERSION))}")
     return config, None
 
 
