@@ -245,15 +245,14 @@ def run(module):
         except ImportError:
             from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
             module.fail_json(msg=missing_required_lib('cryptography', reason='for generate=rsa_private_key'))
+    what = 'Secret %s/%s' % (module.params['namespace'], module.params['name'])
     try:
         secret = GeneratedSecret(module)
         result = secret.present() if module.params['state'] == 'present' else secret.absent()
     except (K8sConnectionError, LostKeysError) as exc:
         module.fail_json(msg=str(exc))
     except TransportError as exc:
-        module.fail_json(msg=transport_error_message(exc, 'Secret %s/%s' % (module.params['namespace'],
-                                                                             module.params['name'])))
+        module.fail_json(msg=transport_error_message(exc, what))
     except ApiException as exc:
-        module.fail_json(msg='Secret %s/%s: %s' % (module.params['namespace'], module.params['name'],
-                                                   api_error_message(exc)))
+        module.fail_json(msg='%s: %s' % (what, api_error_message(exc)))
     module.exit_json(**result)
