@@ -340,3 +340,19 @@ def test_role_refuses_two_hosts_with_one_node_name(ansible, tmp_path, proxy):
     messages = json.dumps(report)
     assert "same-node <- a, b" in messages
     assert proxy.requests == []
+
+
+def test_role_refuses_bad_label_keys_and_values_before_any_request(ansible, tmp_path, proxy):
+    """The preflight's check (tasks_from validate, as the site playbook runs it before microk8s is installed)."""
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"workers": {"hosts": {
+        "a": dict(local, cluster_labels_host_labels={"kubernetes.io/arch": "arm64", "zone": "not valid"})}}}}}))
+    report, done = ansible.play([{"name": "cluster_labels", "ansible.builtin.include_role": {
+        "name": "sciplat.k8s.cluster_labels", "tasks_from": "validate"}}], inventory=path, kubeconfig=proxy.kubeconfig)
+    assert done.returncode != 0
+    messages = json.dumps(report)
+    assert "Labels the API server would refuse" in messages
+    assert "node 'a', label 'kubernetes.io/arch': prefix 'kubernetes.io' is reserved" in messages
+    assert "node 'a', label 'zone': value 'not valid'" in messages
+    assert proxy.requests == []
