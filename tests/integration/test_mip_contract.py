@@ -50,7 +50,8 @@ def facts():
     return {role: ChartFacts(real_chart(role)) for role in ROLES}
 
 
-def computed_values(role: str, hosts: Path, workdir: Path, env: dict) -> dict:
+def computed_values(role: str, hosts: Path, workdir: Path, env: dict, variable: str | None = None) -> dict:
+    """The values `role` computes for the inventory `hosts`: ROLES[role]["values"], or `variable`."""
     out = workdir / f"{role}-values.json"
     includes = [{"name": f"compute and validate ({name})",
                  "ansible.builtin.include_role": {"name": f"sciplat.k8s.{role}", "tasks_from": name, "public": True}}
@@ -58,7 +59,7 @@ def computed_values(role: str, hosts: Path, workdir: Path, env: dict) -> dict:
     play = [{"hosts": "control_plane[0]", "gather_facts": False, "tasks": [
         *includes,
         {"name": "dump", "ansible.builtin.copy": {
-            "content": "{{ %s | to_json }}" % ROLES[role]["values"], "dest": str(out), "mode": "0600"}},
+            "content": "{{ %s | to_json }}" % (variable or ROLES[role]["values"]), "dest": str(out), "mode": "0600"}},
     ]}]
     run_playbook(play, env, "-e", "ansible_connection=local", "-e", f"ansible_python_interpreter={sys.executable}",
                  workdir=workdir, inventory=hosts)
@@ -110,6 +111,26 @@ def test_exaflow_values_render_the_federation(example):
     players = [o for o in objects if o["kind"] == "Pod"]
     assert len(players) == (3 if workers == 3 else 0)
     assert all(p["spec"]["nodeSelector"] == {"smpc_player": "true"} for p in players)
+
+
+def test_exaflow_values_of_the_managed_inventory_render_for_a_managed_cluster(k8s_cluster, tmp_path):
+    """inventories/managed: no inventory worker, localnodes from exaflow_localnodes, volume claims of its class."""
+    # __exaflow_final: what the release gets, the inventory's exaflow_values (the storage class) merged in.
+    values = computed_values("exaflow", REPO / "inventories" / "managed" / "hosts.yml", tmp_path, k8s_cluster.env,
+                             variable="__exaflow_final")
+    assert values["managed_cluster"] is True
+    assert values["localnodes"] == 2
+    objects = helm_template({"helm": k8s_cluster.helm, "env": k8s_cluster.env}, "exaflow", values, "exaflow")
+    workloads = {o["metadata"]["name"]: o for o in objects if o["kind"] in ("Deployment", "StatefulSet")}
+    assert set(workloads) == {"exaflow-controller-deployment", "exaflow-globalworker", "exaflow-localworker"}
+    assert workloads["exaflow-localworker"]["spec"]["replicas"] == 2
+    for name, workload in workloads.items():
+        pod = workload["spec"]["template"]["spec"]
+        assert "nodeSelector" not in pod, name
+        assert not [v for v in pod.get("volumes", []) if "hostPath" in v], name
+    for name in ("exaflow-globalworker", "exaflow-localworker"):
+        claims = workloads[name]["spec"]["volumeClaimTemplates"]
+        assert [c["spec"]["storageClassName"] for c in claims] == ["azurefile-csi"], name
 
 
 def test_mip_values_render_for_microk8s(example):
