@@ -187,7 +187,8 @@ class GeneratedSecret(object):
         return result
 
     def present(self):
-        keys, values = self.params['keys'], self.params['values']
+        # Values as Secret data: numbers and booleans from YAML become their text.
+        keys, values = self.params['keys'], dict((name, str(value)) for name, value in self.params['values'].items())
         for attempt in range(_CONFLICT_RETRIES):
             existing = self.read()
             metadata = (existing or {}).get('metadata') or {}

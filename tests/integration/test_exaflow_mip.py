@@ -319,6 +319,10 @@ def test_second_mip_release_from_git(cluster_setup, tmp_path):
             " ".join(refused.output.split())
 
     hosts = inventory(tmp_path, **source)
+    # Check mode into a namespace that does not exist yet predicts the install and creates nothing.
+    predicted = run(cluster, tmp_path, hosts, "--skip-tags", "data", "--check", "--diff")
+    assert predicted.changed > 0
+    assert get(cluster, "namespace", MIP_GIT_NS) is None
     first = run(cluster, tmp_path, hosts, "--skip-tags", "data")
     assert f"from file://{repo}@{commit}:deployment/kubernetes" in first.output
     assert get(cluster, "storageclass", f"{MIP_GIT_NS}-mip-local") is not None
