@@ -112,6 +112,19 @@ def test_managed_cluster_without_api_configuration_names_the_variables(managed_e
     assert "Check every selected role on this host" not in run.output
 
 
+def test_managed_cluster_with_a_kubeconfig_that_does_not_exist(managed_env, chart_mirror, tmp_path, monkeypatch):
+    missing = tmp_path / "missing.kubeconfig"
+    monkeypatch.setenv("K8S_AUTH_KUBECONFIG", str(missing))
+
+    run = run_playbook(SITE, managed_env, "--tags", "preflight", "--check", workdir=tmp_path, inventory=MANAGED,
+                       extra_vars=preflight_extra_vars(chart_mirror), expect_rc=2)
+
+    message = " ".join(run.output.split("Check that the controller has an API configuration", 1)[1].split())
+    assert (f"this kubeconfig does not exist on the controller: {missing} (from K8S_AUTH_KUBECONFIG, used by exaflow, "
+            "mip). Set K8S_AUTH_KUBECONFIG (or exaflow_kubeconfig and mip_kubeconfig)") in message
+    assert "Check every selected role on this host" not in run.output
+
+
 def test_managed_cluster_with_unreachable_api_gives_a_clean_message(managed_env, chart_mirror, tmp_path,
                                                                     monkeypatch):
     with socket.socket() as probe:
