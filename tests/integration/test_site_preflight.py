@@ -29,6 +29,7 @@ import pytest
 import yaml
 
 import mirror
+from k8s_support import get
 from playbooks import run_playbook
 
 REPO = Path(__file__).resolve().parents[2]
@@ -160,3 +161,17 @@ def test_exaflow_localnodes_is_checked_in_the_preflight(extra, expected, k8s_clu
 
     problems = run.output.split("The inventory has", 1)[1]
     assert expected in " ".join(problems.split())
+
+
+def test_exaflow_checks_the_managed_cluster_nodes_before_the_deploy(k8s_cluster, tmp_path):
+    """The bound the preflight cannot know on a managed cluster (its nodes) is read from the API by cluster.yml."""
+    nodes = get(k8s_cluster, "nodes")["items"]
+    play = [{"hosts": "control_plane[0]", "gather_facts": False, "tasks": [
+        {"name": f"exaflow {name}", "ansible.builtin.include_role": {"name": "sciplat.k8s.exaflow", "tasks_from": name}}
+        for name in ("validate", "cluster")]}]
+
+    run = run_playbook(play, k8s_cluster.env, "--check", workdir=tmp_path, inventory=MANAGED,
+                       extra_vars={"exaflow_localnodes": len(nodes) + 1}, expect_rc=2)
+
+    assert (f"exaflow_localnodes is {len(nodes) + 1} but the cluster has {len(nodes)} node(s)"
+            in " ".join(run.output.split()))
