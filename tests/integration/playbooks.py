@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -31,11 +32,12 @@ class PlaybookRun:
 
 
 def run_playbook(playbook, env: dict[str, str], *args: str, workdir: Path, inventory: str | Path = "localhost,",
-                 extra_vars: dict | None = None, expect_rc: int | None = 0) -> PlaybookRun:
+                 extra_vars: dict | None = None, expect_rc: int | None = 0, json_callback: bool = False) -> PlaybookRun:
     """Run `playbook` (a path, or plays as Python data written to workdir) and parse the PLAY RECAP.
 
-    `args` are passed on (--check, --diff, -vvv, --tags ...). Fails the test, with the output,
-    when the exit code is not `expect_rc` (None accepts any).
+    `args` are passed on (--check, --diff, -vvv, --tags ...). With `json_callback` the output is that of
+    ansible.posix.json (every task result as AWX and log shippers keep it) and the counts come from its stats.
+    Fails the test, with the output, when the exit code is not `expect_rc` (None accepts any).
     """
     if not isinstance(playbook, (str, Path)):
         path = workdir / "playbook.yml"
@@ -53,10 +55,17 @@ def run_playbook(playbook, env: dict[str, str], *args: str, workdir: Path, inven
     run_env.setdefault("ANSIBLE_FORCE_COLOR", "0")
     run_env["ANSIBLE_NOCOLOR"] = "1"
     run_env["ANSIBLE_LOCALHOST_WARNING"] = "0"
+    if json_callback:
+        run_env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
     done = subprocess.run(command, env=run_env, capture_output=True, text=True, check=False, cwd=workdir)
     output = done.stdout + done.stderr
-    recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
-             for m in RECAP_LINE.finditer(done.stdout)}
+    if json_callback:
+        stats = json.loads(done.stdout)["stats"] if done.stdout.strip() else {}
+        recap = {host: {"ok": counts["ok"], "changed": counts["changed"], "unreachable": counts["unreachable"],
+                        "failed": counts["failures"], "skipped": counts["skipped"]} for host, counts in stats.items()}
+    else:
+        recap = {m["host"]: {k: int(v) for k, v in m.groupdict().items() if k != "host"}
+                 for m in RECAP_LINE.finditer(done.stdout)}
     if expect_rc is not None and done.returncode != expect_rc:
         raise AssertionError(f"ansible-playbook exited {done.returncode}, expected {expect_rc}:\n{output[-8000:]}")
     return PlaybookRun(done.returncode, output, recap)
