@@ -140,7 +140,7 @@ run_lint() {
 # about one of CI's two cores busy, and two clusters keep the streams' Nodes, labels and releases apart.
 PLATFORM_MODULES=(test_exaflow_mip test_cytomine test_scipion test_datalab test_datalab_contract test_cellxgene
   test_onedata test_onedata_role test_helm_release_faults test_helm_release_sources test_generated_secret
-  test_mip_contract test_awx)
+  test_mip_contract test_awx test_site_preflight)
 PLATFORM_CLUSTER=1
 
 integration_pytest() {  # integration_pytest REPORT_NAME PYTEST_ARGS...
@@ -178,6 +178,7 @@ start_platform_stream() {
     export SCIPLAT_CLUSTER_INSTANCE=$PLATFORM_CLUSTER
     python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" start
     eval "$(python "$SCIPLAT_ROOT/tests/cluster/testcluster.py" env)"
+    eval "$(python "$SCIPLAT_ROOT/tests/nodes/nodes.py" env)"
     cd "$SCIPLAT_ROOT" || exit 1
     readarray -t paths < <(platform_paths)
     PYTHONPATH="$SCIPLAT_CACHE/collections" python -m pytest -p no:cacheprovider -rfE \
