@@ -329,6 +329,7 @@ def serve_agent() -> None:
 
     ensure_own_node()
     threading.Thread(target=launcher.watch, daemon=True).start()
+    threading.Thread(target=register_when_due, daemon=True).start()
     crt, key = cert_files()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(crt), str(key))
