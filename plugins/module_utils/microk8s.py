@@ -243,6 +243,15 @@ def _ha_summary(ha):
     )
 
 
+def _not_ready_message(head, ha_block):
+    """Releases that print a high-availability block print the not-ready message after it, so it lands in that
+    block (MK scripts/wrappers/status.py print_yaml); older ones print it under microk8s:."""
+    for block in (head, ha_block if isinstance(ha_block, dict) else {}):
+        if block.get('message'):
+            return str(block['message'])
+    return None
+
+
 def parse_status(stdout, rc=0):
     """Parse ``microk8s status --format yaml`` (with or without ``--wait-ready``).
 
@@ -285,7 +294,7 @@ def parse_status(stdout, rc=0):
         state=STATE_RUNNING if running else STATE_NOT_READY,
         running=running,
         is_worker=False,
-        message=str(head['message']) if head.get('message') else None,
+        message=_not_ready_message(head, doc.get('high-availability')),
         high_availability=_ha_summary(doc.get('high-availability')),
         addons=addons,
     )

@@ -94,6 +94,9 @@ def test_status_yaml_rendering():
     stopped = yaml.safe_load(microk8s.render_yaml(False, True, members, [], []))
     assert status["microk8s"]["running"] is True and stopped["microk8s"]["running"] is False
     assert "addons" not in stopped
+    # As upstream prints it (MK scripts/wrappers/status.py print_yaml): after the HA block, so in it.
+    assert stopped["high-availability"]["message"].startswith("microk8s is not running.")
+    assert "message" not in stopped["microk8s"]
 
 
 def test_dqlite_roles_voters_then_standby():

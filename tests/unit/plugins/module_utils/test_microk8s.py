@@ -72,7 +72,8 @@ def test_three_voters_make_a_highly_available_cluster():
 
 
 def test_not_ready_output_with_misindented_message_has_no_addons():
-    # microk8s prints the message one column deeper than `running:`; PyYAML refuses that.
+    # Releases without the high-availability block print the message one column deeper than `running:`
+    # (MK scripts/wrappers/status.py print_yaml at 0ce10100); PyYAML refuses that.
     with pytest.raises(yaml.YAMLError):
         yaml.safe_load(fixture('status_not_ready.txt'))
     parsed = status('status_not_ready.txt')
@@ -80,6 +81,17 @@ def test_not_ready_output_with_misindented_message_has_no_addons():
     assert parsed['running'] is False
     assert parsed['addons'] is None
     assert parsed['message'].startswith('microk8s is not running. Use microk8s inspect')
+    assert parsed['high_availability']['voters'] == ['10.89.77.11:19001']
+
+
+def test_not_ready_message_after_the_high_availability_block_is_read():
+    # Written (not recorded) from MK scripts/wrappers/status.py print_yaml (canonical/microk8s d099c907): the message
+    # comes after the high-availability block at its indentation, so YAML puts it in that block.
+    text = fixture('status_not_ready_ha_block.txt')
+    assert 'message' in yaml.safe_load(text)['high-availability']
+    parsed = status('status_not_ready_ha_block.txt')
+    assert parsed['state'] == 'not_ready' and parsed['addons'] is None
+    assert parsed['message'] == 'microk8s is not running. Use microk8s inspect for a deeper inspection.'
     assert parsed['high_availability']['voters'] == ['10.89.77.11:19001']
 
 

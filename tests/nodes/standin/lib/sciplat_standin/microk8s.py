@@ -130,13 +130,14 @@ def dqlite_members() -> list[dict]:
 def render_yaml(running: bool, ha_enabled: bool, members: list[dict], enabled: list, disabled: list) -> str:
     """`microk8s status --format yaml`: microk8s, high-availability, addons, in that order."""
     lines = ["microk8s:", f"  running: {running}"]
-    if not running:
-        lines.append(f"  message: {NOT_RUNNING}")
     lines += ["high-availability:", f"  enabled: {ha_enabled}"]
     if ha_enabled:
         lines.append("  nodes:")
         for member in members:
             lines += [f"    - address: {member['address']}", f"      role: {member['role']}"]
+    if not running:
+        # After the high-availability block, at its indentation (MK scripts/wrappers/status.py print_yaml).
+        lines.append(f"  message: {NOT_RUNNING}")
     if running:
         lines.append("addons:")
         for status, group in (("enabled", enabled), ("disabled", disabled)):
