@@ -178,13 +178,14 @@ def test_bad_role_input_fails_before_any_change(host, node, bad, variable):
     assert not node.file("/data/fresh").exists and not node.file("/data/Fresh_Federation").exists
 
 
-def test_bad_dataset_in_the_source_fails_the_role(host, node):
+def test_bad_dataset_in_the_source_fails_the_role_before_the_node_is_touched(host, node):
     if name(host) != "datanode1":
         pytest.skip("the playbook runs against datanode1")
     rc, failed = run_role({"data_layout_federation": "broken", "data_layout_pathologies": ["unknown_column"],
                            "data_layout_source_path": str(FIXTURES / "bad")})
     assert rc == 2
     [(task, message)] = failed
-    assert task == "Check the data-model folders as the engine will read them"
-    assert '/data/broken/csvs/unknown_column/site1.csv:1:3: Column "agee" is not a CDE code' in message
-    node.run_expect([0], "rm -rf /data/broken")
+    assert task == "Check each pathology's datasets on the controller before they are copied"
+    source_csv = FIXTURES / "bad" / "unknown_column" / "site1.csv"
+    assert f'{source_csv}:1:3: Column "agee" is not a CDE code' in message
+    assert not node.file("/data/broken").exists
