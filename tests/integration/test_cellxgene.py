@@ -76,8 +76,9 @@ TICK = 2
 UNVISITED_TIMEOUT = 86000
 SHORT_LIFESPAN = 4
 OWNER_KEYS = ("apiVersion", "kind", "name", "uid", "controller", "blockOwnerDeletion")
-# What a refused request looks like in kopf's and the kubernetes client's log lines.
-FORBIDDEN = re.compile(r"forbidden|\b403\b", re.IGNORECASE)
+# What a refused request looks like in kopf's and the kubernetes client's log lines: both print the reason
+# ("(403) Reason: Forbidden", "403, message='Forbidden'"). A bare 403 also matched log timestamps (",403]").
+FORBIDDEN = re.compile(r"forbidden", re.IGNORECASE)
 
 
 def wait_for(what, probe, timeout=60, interval=0.5):
